@@ -1,0 +1,18 @@
+//! The demo-app: one binary, three jobs, one telemetry contract.
+//!
+//! Layout (a folder per subcommand, shared pieces at the top):
+//! - [`cli`]: the command line (clap); every flag can also come from an env var.
+//! - [`telemetry`]: what every subcommand emits, set up once: JSON logs with trace ids
+//!   ([`telemetry::logs`]), Prometheus/OpenMetrics metrics with exemplars
+//!   ([`telemetry::metrics`]), OTLP traces and W3C propagation ([`telemetry::traces`]), and the
+//!   HTTP server middleware that ties the three together per request ([`telemetry::http`]).
+//! - [`serve`]: `demo-app serve --role db|app`, the sample microservice (loadgen -> app -> db).
+//! - [`shutdown`]: SIGTERM/SIGINT as a future that subcommands take as a parameter.
+//!
+//! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
+//! tests drive the same code over real sockets.
+
+pub mod cli;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;

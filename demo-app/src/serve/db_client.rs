@@ -1,0 +1,232 @@
+//! The app role's client for the db role: one shared HTTP client (connection pool, timeouts),
+//! round-robin over the db URLs, a client span per call with `traceparent` injected, and the
+//! client-side duration histogram.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::error::{ApiError, ErrorBody};
+use super::links::{Link, NewLink};
+use crate::telemetry::metrics::{ClientLabels, HttpMetrics};
+use crate::telemetry::traces;
+
+pub struct DbClient {
+    http: reqwest::Client,
+    urls: Vec<Url>,
+    next: AtomicUsize,
+    metrics: HttpMetrics,
+    tracer: BoxedTracer,
+}
+
+/// One call: the route template labels metrics and names the span; the path is what is sent.
+struct Call<'a> {
+    method: http::Method,
+    route: &'static str,
+    path: &'a str,
+    body: Option<Vec<u8>>,
+}
+
+impl DbClient {
+    pub fn new(urls: Vec<Url>, timeout: Duration, metrics: HttpMetrics) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("a plain-HTTP reqwest client always builds");
+        Arc::new(Self {
+            http,
+            urls,
+            next: AtomicUsize::new(0),
+            metrics,
+            tracer: opentelemetry::global::tracer("demo-app"),
+        })
+    }
+
+    pub async fn list(&self, limit: usize) -> Result<Vec<Link>, ApiError> {
+        let path = format!("/links?limit={limit}");
+        self.send(Call {
+            method: http::Method::GET,
+            route: "/links",
+            path: &path,
+            body: None,
+        })
+        .await
+    }
+
+    pub async fn add(&self, link: &NewLink) -> Result<Link, ApiError> {
+        let body = serde_json::to_vec(link).expect("a NewLink always serializes");
+        self.send(Call {
+            method: http::Method::POST,
+            route: "/links",
+            path: "/links",
+            body: Some(body),
+        })
+        .await
+    }
+
+    pub async fn vote(&self, id: u64) -> Result<Link, ApiError> {
+        let path = format!("/links/{id}/vote");
+        self.send(Call {
+            method: http::Method::POST,
+            route: "/links/{id}/vote",
+            path: &path,
+            body: None,
+        })
+        .await
+    }
+
+    /// True when any db answers its health check (the app's readiness).
+    pub async fn any_ready(&self) -> bool {
+        for base in &self.urls {
+            let Ok(url) = base.join("/healthz") else {
+                continue;
+            };
+            let probe = self.http.get(url).timeout(Duration::from_secs(1)).send();
+            if probe.await.is_ok_and(|r| r.status().is_success()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn pick(&self) -> &Url {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
+        &self.urls[i]
+    }
+
+    async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ApiError> {
+        let base = self.pick();
+        let url = base
+            .join(call.path)
+            .map_err(|e| internal(format!("bad db path {}: {e}", call.path)))?;
+        let server_address = format!(
+            "{}:{}",
+            base.host_str().unwrap_or(""),
+            base.port_or_known_default().unwrap_or(80)
+        );
+        let parent = Context::current();
+        let span = self
+            .tracer
+            .span_builder(format!("{} {}", call.method, call.route))
+            .with_kind(SpanKind::Client)
+            .with_attributes([
+                KeyValue::new("http.request.method", call.method.to_string()),
+                KeyValue::new("url.full", url.to_string()),
+                KeyValue::new("server.address", base.host_str().unwrap_or("").to_owned()),
+                KeyValue::new(
+                    "server.port",
+                    i64::from(base.port_or_known_default().unwrap_or(80)),
+                ),
+                KeyValue::new("http.route", call.route),
+            ])
+            .start_with_context(&self.tracer, &parent);
+        let cx = parent.with_span(span);
+
+        let mut headers = http::HeaderMap::new();
+        traces::inject(&cx, &mut headers);
+        let mut request = self.http.request(call.method.clone(), url).headers(headers);
+        if let Some(body) = call.body {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+
+        let started = Instant::now();
+        let outcome = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, body))
+        }
+        .await;
+        let elapsed = started.elapsed();
+
+        let span = cx.span();
+        let status_label = match &outcome {
+            Ok((status, _)) => {
+                span.set_attribute(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status.as_u16()),
+                ));
+                if status.is_server_error() {
+                    span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+                    span.set_status(Status::error("db answered with a server error"));
+                }
+                status.as_u16().to_string()
+            }
+            Err(e) => {
+                let kind = if e.is_timeout() { "timeout" } else { "connection" };
+                span.set_attribute(KeyValue::new("error.type", kind));
+                span.set_status(Status::error(e.to_string()));
+                "error".to_owned()
+            }
+        };
+        self.metrics.observe_client(
+            &ClientLabels {
+                method: call.method.to_string(),
+                server_address,
+                route: call.route.to_owned(),
+                status_code: status_label,
+            },
+            elapsed,
+            span.span_context(),
+        );
+        span.end();
+        decode(call.route, outcome)
+    }
+}
+
+fn internal(detail: String) -> ApiError {
+    ApiError::internal(StatusCode::BAD_GATEWAY, "the db failed", detail)
+}
+
+/// Maps the db's answer to ours: a 4xx from the db is the caller's mistake and passes through
+/// with the db's message; a 5xx, a timeout or a refused connection is a bad gateway.
+fn decode<T: DeserializeOwned>(
+    route: &str,
+    outcome: Result<(StatusCode, bytes::Bytes), reqwest::Error>,
+) -> Result<T, ApiError> {
+    let (status, body) = match outcome {
+        Ok(ok) => ok,
+        Err(e) if e.is_timeout() => {
+            return Err(ApiError::internal(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the db did not answer in time",
+                format!("db {route}: {e}"),
+            ));
+        }
+        Err(e) => return Err(internal(format!("db {route}: {e}"))),
+    };
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map_err(|e| internal(format!("db {route}: unreadable answer: {e}")));
+    }
+    if status.is_client_error() {
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => ("db_error".to_owned(), String::from_utf8_lossy(&body).into_owned()),
+        };
+        return Err(ApiError::new(status, client_code(&code), message));
+    }
+    Err(internal(format!("db {route}: answered {status}")))
+}
+
+/// Keeps the error codes we know; anything else from the db becomes a generic code.
+fn client_code(code: &str) -> &'static str {
+    match code {
+        "not_found" => "not_found",
+        "invalid_field" => "invalid_field",
+        "invalid_request" => "invalid_request",
+        "invalid_json" => "invalid_json",
+        _ => "db_rejected",
+    }
+}

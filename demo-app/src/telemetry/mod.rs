@@ -1,0 +1,106 @@
+//! Telemetry shared by every subcommand: set up once in `main`, shut down in order at exit.
+//!
+//! - [`logs`]: JSON lines on stdout with `trace_id`/`span_id` of the current request.
+//! - [`metrics`]: the Prometheus registry (RED histograms with exemplars, in-flight, build info).
+//! - [`traces`]: the OTLP tracer provider and W3C propagation helpers.
+//! - [`http`]: the axum middleware that gives every request a server span, a histogram
+//!   observation (with the span's trace id as exemplar) and one log line.
+
+pub mod http;
+pub mod logs;
+pub mod metrics;
+pub mod traces;
+
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use traces::{OtlpProtocol, TraceSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry configuration: {0}")]
+    Config(String),
+}
+
+/// Telemetry flags every subcommand takes (flattened into its arguments).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetryArgs {
+    /// Log filter in RUST_LOG syntax, e.g. `info` or `info,demo_app=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// Write one log line per HTTP request served (errors are always logged).
+    #[arg(long, env = "DEMO_REQUEST_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub request_log: bool,
+
+    /// OTLP endpoint for spans [default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317 (gRPC) / :4318 (HTTP)].
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport: `grpc` or `http/protobuf` [default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    /// then OTEL_EXPORTER_OTLP_PROTOCOL, then grpc].
+    #[arg(long, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<String>,
+
+    /// Turn span export off (spans still get ids, so logs keep their trace_id).
+    #[arg(long, env = "OTEL_SDK_DISABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub otel_sdk_disabled: bool,
+}
+
+/// Owns the tracer provider and the log writer; `shutdown` flushes both, spans first so the
+/// exporter's own complaints still reach the log.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    log_guard: logs::LogGuard,
+    pub request_log: bool,
+}
+
+impl Telemetry {
+    /// Installs the global log subscriber and tracer provider. Call once, inside the runtime.
+    pub fn init(args: &TelemetryArgs, service_name: &str) -> Result<Self, TelemetryError> {
+        let filter = EnvFilter::try_new(&args.log_level).map_err(|e| {
+            TelemetryError::Config(format!("invalid log filter {:?}: {e}", args.log_level))
+        })?;
+        let (layer, log_guard) = logs::json_layer(Box::new(std::io::stdout()));
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(layer)
+            .try_init()
+            .map_err(|e| TelemetryError::Config(format!("a log subscriber is already set: {e}")))?;
+        let settings = TraceSettings {
+            disabled: args.otel_sdk_disabled,
+            protocol: TraceSettings::resolve_protocol(args.otlp_protocol.as_deref(), |k| {
+                std::env::var(k).ok()
+            })?,
+            endpoint: args.otlp_endpoint.clone(),
+            default_service_name: service_name.to_owned(),
+        };
+        let provider = traces::tracer_provider(&settings)?;
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        tracing::info!(
+            service = service_name,
+            traces_exported = !settings.disabled,
+            protocol = ?settings.protocol,
+            "telemetry started"
+        );
+        Ok(Self {
+            provider,
+            log_guard,
+            request_log: args.request_log,
+        })
+    }
+
+    /// Flushes pending spans (bounded by `deadline`), then the log writer.
+    pub fn shutdown(self, deadline: Duration) {
+        if let Err(e) = self.provider.shutdown_with_timeout(deadline) {
+            tracing::warn!(error = %e, "spans may be lost: the tracer provider did not shut down cleanly");
+        }
+        drop(self.log_guard);
+    }
+}

@@ -1,0 +1,207 @@
+//! OpenTelemetry traces: the tracer provider (OTLP gRPC by default, HTTP/protobuf selectable),
+//! and W3C `traceparent` propagation in and out of HTTP requests.
+//!
+//! The standard variables work because the SDK and the OTLP exporter read them:
+//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`,
+//! `_HEADERS`, `_TIMEOUT`, `OTEL_TRACES_SAMPLER(_ARG)` and `OTEL_BSP_*` (queue size, batch size,
+//! delay). Only the protocol and `OTEL_SDK_DISABLED` are resolved here, because the default
+//! differs (we default to gRPC) and because "disabled" still needs trace ids for the logs.
+
+use std::str::FromStr;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+use super::TelemetryError;
+
+/// The OTLP transport for spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = TelemetryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "grpc" => Ok(Self::Grpc),
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            other => Err(TelemetryError::Config(format!(
+                "unsupported OTLP protocol {other:?}: use \"grpc\" or \"http/protobuf\""
+            ))),
+        }
+    }
+}
+
+/// What the tracer provider is built from (flags already merged with the environment).
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// `OTEL_SDK_DISABLED=true`: no export; spans still get ids so logs carry them.
+    pub disabled: bool,
+    pub protocol: OtlpProtocol,
+    /// Overrides `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` when set.
+    pub endpoint: Option<String>,
+    /// `service.name` when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` names one.
+    pub default_service_name: String,
+}
+
+impl TraceSettings {
+    /// Resolves the protocol: the flag, then `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then gRPC.
+    pub fn resolve_protocol(
+        flag: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<OtlpProtocol, TelemetryError> {
+        let chosen = flag
+            .map(str::to_owned)
+            .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        chosen.map_or(Ok(OtlpProtocol::Grpc), |p| p.parse())
+    }
+}
+
+/// Builds the provider and installs the W3C propagator globally. Must run inside a Tokio
+/// runtime (the gRPC channel is created lazily on it). Never fails because a collector is
+/// unreachable: export errors are retried and logged by the SDK, requests are not affected.
+pub fn tracer_provider(settings: &TraceSettings) -> Result<SdkTracerProvider, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let builder = SdkTracerProvider::builder().with_resource(resource(settings));
+    if settings.disabled {
+        return Ok(builder.with_sampler(Sampler::AlwaysOff).build());
+    }
+    let exporter = match settings.protocol {
+        OtlpProtocol::Grpc => {
+            let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if let Some(endpoint) = &settings.endpoint {
+                b = b.with_endpoint(endpoint.clone());
+            }
+            b.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let mut b = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+            if let Some(endpoint) = &settings.endpoint {
+                b = b.with_endpoint(http_traces_url(endpoint));
+            }
+            b.build()
+        }
+    }
+    .map_err(|e| TelemetryError::Config(format!("OTLP span exporter: {e}")))?;
+    Ok(builder.with_batch_exporter(exporter).build())
+}
+
+/// The SDK appends `/v1/traces` only to the env endpoint; a flag endpoint is used as given,
+/// so do the same for it.
+fn http_traces_url(endpoint: &str) -> String {
+    if endpoint.ends_with("/v1/traces") {
+        endpoint.to_owned()
+    } else {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    }
+}
+
+fn resource(settings: &TraceSettings) -> Resource {
+    let env_names_service = std::env::var("OTEL_SERVICE_NAME").is_ok()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
+    let mut builder = Resource::builder().with_attribute(KeyValue::new(
+        "service.version",
+        env!("CARGO_PKG_VERSION"),
+    ));
+    if !env_names_service {
+        builder = builder.with_service_name(settings.default_service_name.clone());
+    }
+    builder.build()
+}
+
+/// The remote parent carried by an incoming request's `traceparent`/`tracestate`, if any.
+pub fn extract(headers: &http::HeaderMap) -> Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// Writes the context's span as `traceparent`/`tracestate` into outgoing request headers.
+pub fn inject(cx: &Context, headers: &mut http::HeaderMap) {
+    TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+
+    #[test]
+    fn protocol_flag_wins_then_signal_env_then_generic_env_then_grpc() {
+        let env = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => Some("http/protobuf".to_owned()),
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("grpc".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            TraceSettings::resolve_protocol(Some("grpc"), env).unwrap(),
+            OtlpProtocol::Grpc
+        );
+        assert_eq!(
+            TraceSettings::resolve_protocol(None, env).unwrap(),
+            OtlpProtocol::HttpProtobuf
+        );
+        let generic = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".into());
+        assert_eq!(
+            TraceSettings::resolve_protocol(None, generic).unwrap(),
+            OtlpProtocol::HttpProtobuf
+        );
+        assert_eq!(
+            TraceSettings::resolve_protocol(None, |_| None).unwrap(),
+            OtlpProtocol::Grpc
+        );
+        let err = TraceSettings::resolve_protocol(Some("http/json"), |_| None).unwrap_err();
+        assert!(err.to_string().contains("http/protobuf"), "{err}");
+    }
+
+    #[test]
+    fn traceparent_round_trips() {
+        let mut incoming = http::HeaderMap::new();
+        incoming.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        let cx = extract(&incoming);
+        let mut outgoing = http::HeaderMap::new();
+        inject(&cx, &mut outgoing);
+        assert_eq!(outgoing["traceparent"], incoming["traceparent"]);
+    }
+
+    #[test]
+    fn disabled_export_still_gives_spans_valid_ids() {
+        let provider = tracer_provider(&TraceSettings {
+            disabled: true,
+            protocol: OtlpProtocol::Grpc,
+            endpoint: None,
+            default_service_name: "test".into(),
+        })
+        .unwrap();
+        let span = provider.tracer("t").start("x");
+        let cx = Context::new().with_span(span);
+        assert!(cx.span().span_context().is_valid());
+        assert!(!cx.span().span_context().is_sampled());
+    }
+
+    #[test]
+    fn http_endpoint_gets_the_traces_path_once() {
+        assert_eq!(
+            http_traces_url("http://c:4318/"),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            http_traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+    }
+}
