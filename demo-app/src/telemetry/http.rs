@@ -135,7 +135,8 @@ fn log_request(
     }
     // The log layer reads the trace and span ids from the current context.
     let _attached = cx.clone().attach();
-    let duration_ms = elapsed.as_secs_f64() * 1e3;
+    // Whole microseconds, so the number prints short (1.312, not 1.3128199999999999).
+    let duration_ms = elapsed.as_micros() as f64 / 1e3;
     if response.status().is_server_error() {
         tracing::error!(
             target: "http",
