@@ -42,7 +42,10 @@ async fn add(
     Ok((StatusCode::CREATED, Json(link)))
 }
 
-async fn vote(State(db): State<Arc<DbClient>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
+async fn vote(
+    State(db): State<Arc<DbClient>>,
+    Path(id): Path<u64>,
+) -> Result<Json<Link>, ApiError> {
     Ok(Json(db.vote(id).await?))
 }
 
@@ -54,7 +57,10 @@ async fn post_form(
     Ok(Redirect::to("/"))
 }
 
-async fn vote_form(State(db): State<Arc<DbClient>>, Path(id): Path<u64>) -> Result<Redirect, ApiError> {
+async fn vote_form(
+    State(db): State<Arc<DbClient>>,
+    Path(id): Path<u64>,
+) -> Result<Redirect, ApiError> {
     db.vote(id).await?;
     Ok(Redirect::to("/"))
 }

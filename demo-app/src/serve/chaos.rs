@@ -45,9 +45,9 @@ impl FromStr for Latency {
             "fixed" => Ok(Latency::Fixed(parse_duration(arg)?)),
             "exp" => Ok(Latency::Exponential(parse_duration(arg)?)),
             "uniform" => {
-                let (lo, hi) = arg
-                    .split_once("..")
-                    .ok_or_else(|| format!("{s:?}: uniform needs a range, e.g. uniform:10ms..200ms"))?;
+                let (lo, hi) = arg.split_once("..").ok_or_else(|| {
+                    format!("{s:?}: uniform needs a range, e.g. uniform:10ms..200ms")
+                })?;
                 let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
                 if lo > hi {
                     return Err(format!("{s:?}: the range's low end is above its high end"));
@@ -64,7 +64,9 @@ impl std::fmt::Display for Latency {
         match self {
             Latency::None => f.write_str("none"),
             Latency::Fixed(d) => write!(f, "fixed:{}ms", d.as_millis()),
-            Latency::Uniform(lo, hi) => write!(f, "uniform:{}ms..{}ms", lo.as_millis(), hi.as_millis()),
+            Latency::Uniform(lo, hi) => {
+                write!(f, "uniform:{}ms..{}ms", lo.as_millis(), hi.as_millis())
+            }
             Latency::Exponential(d) => write!(f, "exp:{}ms", d.as_millis()),
         }
     }
@@ -273,7 +275,12 @@ mod tests {
             Latency::Uniform(Duration::from_millis(10), Duration::from_millis(20))
         );
         assert!("uniform:20ms..10ms".parse::<Latency>().is_err());
-        assert!("gauss:1s".parse::<Latency>().unwrap_err().contains("unknown"));
+        assert!(
+            "gauss:1s"
+                .parse::<Latency>()
+                .unwrap_err()
+                .contains("unknown")
+        );
         assert!("50ms".parse::<Latency>().is_err());
     }
 
@@ -299,7 +306,10 @@ mod tests {
             let d = chaos.decide(Instant::now()).delay;
             assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(20));
         }
-        let exp = Chaos::new(settings(0.0, Latency::Exponential(Duration::from_millis(10))));
+        let exp = Chaos::new(settings(
+            0.0,
+            Latency::Exponential(Duration::from_millis(10)),
+        ));
         let mean = (0..10_000)
             .map(|_| exp.decide(Instant::now()).delay.as_secs_f64())
             .sum::<f64>()

@@ -60,7 +60,11 @@ async fn add(
 }
 
 async fn show(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
-    db.read().get(id).cloned().map(Json).ok_or_else(|| unknown(id))
+    db.read()
+        .get(id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| unknown(id))
 }
 
 async fn vote(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {

@@ -164,7 +164,11 @@ impl DbClient {
                 status.as_u16().to_string()
             }
             Err(e) => {
-                let kind = if e.is_timeout() { "timeout" } else { "connection" };
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection"
+                };
                 span.set_attribute(KeyValue::new("error.type", kind));
                 span.set_status(Status::error(e.to_string()));
                 "error".to_owned()
@@ -213,7 +217,10 @@ fn decode<T: DeserializeOwned>(
     if status.is_client_error() {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
             Ok(b) => (b.error.code, b.error.message),
-            Err(_) => ("db_error".to_owned(), String::from_utf8_lossy(&body).into_owned()),
+            Err(_) => (
+                "db_error".to_owned(),
+                String::from_utf8_lossy(&body).into_owned(),
+            ),
         };
         return Err(ApiError::new(status, client_code(&code), message));
     }

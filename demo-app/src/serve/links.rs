@@ -47,8 +47,8 @@ impl NewLink {
         if url.len() > MAX_URL_BYTES {
             return Err(field_error(format!("url: at most {MAX_URL_BYTES} bytes")));
         }
-        let parsed = url::Url::parse(url)
-            .map_err(|e| field_error(format!("url: not a valid URL ({e})")))?;
+        let parsed =
+            url::Url::parse(url).map_err(|e| field_error(format!("url: not a valid URL ({e})")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(field_error("url: must be an http or https URL with a host"));
         }
@@ -113,9 +113,18 @@ impl Store {
     pub fn seeded(capacity: usize) -> Self {
         let mut store = Self::new(capacity);
         for (title, url) in [
-            ("Grafana LGTM: logs, graphs, traces, metrics", "https://grafana.com/oss/"),
-            ("OpenTelemetry specification", "https://opentelemetry.io/docs/specs/otel/"),
-            ("Linkerd multicluster", "https://linkerd.io/2/features/multicluster/"),
+            (
+                "Grafana LGTM: logs, graphs, traces, metrics",
+                "https://grafana.com/oss/",
+            ),
+            (
+                "OpenTelemetry specification",
+                "https://opentelemetry.io/docs/specs/otel/",
+            ),
+            (
+                "Linkerd multicluster",
+                "https://linkerd.io/2/features/multicluster/",
+            ),
         ] {
             store.add(NewLink {
                 title: title.into(),
@@ -150,7 +159,8 @@ impl Store {
         if self.by_id.len() >= self.capacity
             && let Some((_, oldest)) = self.by_id.pop_first()
         {
-            self.ranking.remove(&(Reverse(oldest.votes), Reverse(oldest.id)));
+            self.ranking
+                .remove(&(Reverse(oldest.votes), Reverse(oldest.id)));
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -221,7 +231,10 @@ mod tests {
             (new("t", "ftp://x.example"), "url"),
             (new("t", "not a url"), "url"),
             (new("t", "javascript:alert(1)"), "url"),
-            (new("t", &format!("http://x.example/{}", "a".repeat(3000))), "url"),
+            (
+                new("t", &format!("http://x.example/{}", "a".repeat(3000))),
+                "url",
+            ),
         ];
         for (link, field) in cases {
             let err = link.validate().unwrap_err();
@@ -235,6 +248,12 @@ mod tests {
         assert_eq!(ListQuery { limit: None }.limit().unwrap(), DEFAULT_LIMIT);
         assert_eq!(ListQuery { limit: Some(5) }.limit().unwrap(), 5);
         assert!(ListQuery { limit: Some(0) }.limit().is_err());
-        assert!(ListQuery { limit: Some(MAX_LIMIT + 1) }.limit().is_err());
+        assert!(
+            ListQuery {
+                limit: Some(MAX_LIMIT + 1)
+            }
+            .limit()
+            .is_err()
+        );
     }
 }

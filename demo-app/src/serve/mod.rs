@@ -22,6 +22,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Router, middleware};
 use http::{HeaderMap, StatusCode, header};
 use tokio::net::TcpListener;
@@ -73,7 +74,12 @@ pub struct ServeArgs {
     pub metrics_listen: Option<SocketAddr>,
 
     /// db base URL(s) for the app role, comma-separated; calls go round-robin.
-    #[arg(long = "db-url", env = "DEMO_DB_URLS", value_delimiter = ',', required_if_eq("role", "app"))]
+    #[arg(
+        long = "db-url",
+        env = "DEMO_DB_URLS",
+        value_delimiter = ',',
+        required_if_eq("role", "app")
+    )]
     pub db_urls: Vec<Url>,
 
     /// Timeout of each call from app to db.
@@ -120,7 +126,11 @@ pub struct ChaosArgs {
     pub chaos_error_ratio: f64,
 
     /// Added latency inside a chaos window.
-    #[arg(long, env = "DEMO_CHAOS_LATENCY", default_value = "uniform:100ms..500ms")]
+    #[arg(
+        long,
+        env = "DEMO_CHAOS_LATENCY",
+        default_value = "uniform:100ms..500ms"
+    )]
     pub chaos_latency: Latency,
 
     /// Seed for injection decisions and the window's phase [default: random].
@@ -161,7 +171,9 @@ impl ChaosArgs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {addr}: {source} (is another process using the port? choose another with --listen / --metrics-listen)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using the port? choose another with --listen / --metrics-listen)"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -258,10 +270,7 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         .layer(middleware::from_fn_with_state(telemetry, track));
     let mut probes = Router::new()
         .route("/healthz", get(healthz))
-        .route(
-            "/readyz",
-            get(readyz).with_state(parts.readiness.clone()),
-        );
+        .route("/readyz", get(readyz).with_state(parts.readiness.clone()));
     if parts.metrics_on_api {
         probes = probes.merge(metrics_router(parts.metrics.clone()));
     }
@@ -299,7 +308,11 @@ async fn serve_metrics(State(m): State<Metrics>, headers: HeaderMap) -> Response
     } else {
         metrics::PROMETHEUS_TEXT_CONTENT_TYPE
     };
-    ([(header::CONTENT_TYPE, content_type)], m.encode(openmetrics)).into_response()
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        m.encode(openmetrics),
+    )
+        .into_response()
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
@@ -327,13 +340,13 @@ pub async fn run(
     let stop = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(
-        axum::serve(listener, api)
+        axum::serve(listener.tap_io(no_delay), api)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future(),
     );
     if let Some(l) = metrics_listener {
         servers.spawn(
-            axum::serve(l, metrics_router(parts.metrics.clone()))
+            axum::serve(l.tap_io(no_delay), metrics_router(parts.metrics.clone()))
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future(),
         );
@@ -353,7 +366,10 @@ pub async fn run(
     }
     parts.readiness.draining.store(true, Ordering::Relaxed);
     stop.cancel();
-    tracing::info!(deadline_s = args.shutdown_timeout.as_secs_f64(), "draining in-flight requests");
+    tracing::info!(
+        deadline_s = args.shutdown_timeout.as_secs_f64(),
+        "draining in-flight requests"
+    );
     let drained = tokio::time::timeout(args.shutdown_timeout, async {
         while servers.join_next().await.is_some() {}
     })
@@ -365,6 +381,14 @@ pub async fn run(
         ),
     }
     Ok(())
+}
+
+/// Responses go out at once instead of waiting on Nagle's algorithm (keep-alive traffic is
+/// small writes, which Nagle plus delayed ACKs would hold back).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {

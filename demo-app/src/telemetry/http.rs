@@ -86,7 +86,8 @@ pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next
         route,
         status_code: status.as_u16(),
     };
-    t.metrics.observe_server(&labels, elapsed, span.span_context());
+    t.metrics
+        .observe_server(&labels, elapsed, span.span_context());
     log_request(&t, &cx, &labels, &path, elapsed, &response);
     span.end();
     response

@@ -23,7 +23,8 @@ const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The exemplar attached to a histogram bucket: the trace that landed there.
@@ -215,9 +216,16 @@ fn to_prometheus_text(openmetrics: &str) -> String {
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
-        if let Some(rest) = line.strip_prefix("# HELP ").or(line.strip_prefix("# TYPE ")) {
+        if let Some(rest) = line
+            .strip_prefix("# HELP ")
+            .or(line.strip_prefix("# TYPE "))
+        {
             let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            let suffix = if counters.contains(&name) { "_total" } else { "" };
+            let suffix = if counters.contains(&name) {
+                "_total"
+            } else {
+                ""
+            };
             out.push_str(&line[..7]);
             out.push_str(name);
             out.push_str(suffix);
@@ -274,11 +282,8 @@ mod tests {
     #[test]
     fn openmetrics_carries_exemplars_and_classic_text_does_not() {
         let m = Metrics::new("db");
-        m.http.observe_server(
-            &labels("/links"),
-            Duration::from_millis(3),
-            &sampled_span(),
-        );
+        m.http
+            .observe_server(&labels("/links"), Duration::from_millis(3), &sampled_span());
         m.http.count_fault(FaultKind::error);
         let om = m.encode(true);
         assert!(om.contains(
@@ -287,10 +292,22 @@ mod tests {
         assert!(om.ends_with("# EOF\n"));
         let text = m.encode(false);
         assert!(!text.contains("trace_id"), "{text}");
-        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
-        assert!(text.contains("# TYPE demo_app_injected_faults_total counter"), "{text}");
-        assert!(text.contains("demo_app_injected_faults_total{kind=\"error\"} 1"), "{text}");
-        assert!(text.contains("demo_app_build_info{version=\"0.1.0\",role=\"db\"} 1"), "{text}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE demo_app_injected_faults_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("demo_app_injected_faults_total{kind=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("demo_app_build_info{version=\"0.1.0\",role=\"db\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -110,10 +110,8 @@ fn http_traces_url(endpoint: &str) -> String {
 fn resource(settings: &TraceSettings) -> Resource {
     let env_names_service = std::env::var("OTEL_SERVICE_NAME").is_ok()
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
-    let mut builder = Resource::builder().with_attribute(KeyValue::new(
-        "service.version",
-        env!("CARGO_PKG_VERSION"),
-    ));
+    let mut builder = Resource::builder()
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
     if !env_names_service {
         builder = builder.with_service_name(settings.default_service_name.clone());
     }
@@ -150,7 +148,8 @@ mod tests {
             TraceSettings::resolve_protocol(None, env).unwrap(),
             OtlpProtocol::HttpProtobuf
         );
-        let generic = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".into());
+        let generic =
+            |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".into());
         assert_eq!(
             TraceSettings::resolve_protocol(None, generic).unwrap(),
             OtlpProtocol::HttpProtobuf
@@ -195,10 +194,7 @@ mod tests {
 
     #[test]
     fn http_endpoint_gets_the_traces_path_once() {
-        assert_eq!(
-            http_traces_url("http://c:4318/"),
-            "http://c:4318/v1/traces"
-        );
+        assert_eq!(http_traces_url("http://c:4318/"), "http://c:4318/v1/traces");
         assert_eq!(
             http_traces_url("http://c:4318/v1/traces"),
             "http://c:4318/v1/traces"

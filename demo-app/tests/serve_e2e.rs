@@ -1,0 +1,421 @@
+//! The service as users run it: db and app processes on port-0 sockets, exporting spans to a
+//! real OTLP receiver, scraped by a real Prometheus, checked by promtool, stopped by SIGTERM.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::eventually;
+use testkit::otlp::{OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
+use testkit::process::Proc;
+use testkit::prometheus::Prometheus;
+
+const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A db and an app exporting to `sink` (db over HTTP/protobuf, app over gRPC, so both
+/// transports are exercised), spans flushed every 100 ms.
+struct Pair {
+    db: Proc,
+    app: Proc,
+    app_url: String,
+}
+
+async fn start_pair(sink: &OtlpSink, app_extra: &[&str]) -> Pair {
+    let common = [("OTEL_BSP_SCHEDULE_DELAY", "100"), ("RUST_LOG", "info")];
+    let db_endpoint = sink.http_endpoint();
+    let mut db_env = common.to_vec();
+    db_env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", db_endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ]);
+    let db = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &db_env,
+    );
+    let db_url = format!("http://{}", db.listen_addr().await);
+
+    let app_endpoint = sink.grpc_endpoint();
+    let mut app_env = common.to_vec();
+    app_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", app_endpoint.as_str()));
+    let mut args = vec![
+        "serve",
+        "--role",
+        "app",
+        "--listen",
+        "127.0.0.1:0",
+        "--db-url",
+        &db_url,
+    ];
+    args.extend(app_extra);
+    let app = Proc::spawn("app", BIN, &args, &app_env);
+    let app_url = format!("http://{}", app.listen_addr().await);
+    Pair { db, app, app_url }
+}
+
+fn find<'a>(spans: &'a [ReceivedSpan], service: &str, kind: i32) -> Option<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .find(|s| s.service_name == service && s.kind == kind)
+}
+
+fn lines_with_trace(proc: &Proc, trace_id: &str) -> Vec<Value> {
+    proc.logs()
+        .into_iter()
+        .filter(|l| l["trace_id"] == trace_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_request_is_one_trace_from_app_to_db_and_logs_carry_its_id() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/links", pair.app_url))
+        .json(&serde_json::json!({"title": "traced", "url": "https://traced.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let (app_server, db_client, db_server) = eventually("the three spans", WAIT, async || {
+        let spans = sink.spans();
+        let app_server = find(&spans, "demo-app", SPAN_KIND_SERVER)?.clone();
+        let trace = sink.spans_of_trace(&app_server.trace_id);
+        let db_client = find(&trace, "demo-app", SPAN_KIND_CLIENT)?.clone();
+        let db_server = find(&trace, "demo-db", SPAN_KIND_SERVER)?.clone();
+        Some((app_server, db_client, db_server))
+    })
+    .await;
+
+    assert_eq!(app_server.parent_span_id, "", "the app span is the root");
+    assert_eq!(db_client.parent_span_id, app_server.span_id);
+    assert_eq!(db_server.parent_span_id, db_client.span_id);
+    assert_eq!(app_server.name, "POST /api/links");
+    assert_eq!(db_client.name, "POST /links");
+    assert_eq!(app_server.attributes["http.route"], "/api/links");
+    assert_eq!(app_server.attributes["http.request.method"], "POST");
+    assert_eq!(app_server.attributes["http.response.status_code"], "201");
+    assert_eq!(db_server.attributes["http.response.status_code"], "201");
+    assert!(db_client.attributes["url.full"].ends_with("/links"));
+    assert_eq!(app_server.transport, "grpc");
+    assert_eq!(db_server.transport, "http");
+
+    let trace_id = app_server.trace_id.as_str();
+    let app_lines = eventually("app log lines of the trace", WAIT, async || {
+        let lines = lines_with_trace(&pair.app, trace_id);
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    assert!(
+        app_lines.iter().any(|l| l["message"] == "link posted"),
+        "{app_lines:?}"
+    );
+    assert!(
+        app_lines
+            .iter()
+            .any(|l| l["message"] == "request served" && l["status"] == 201)
+    );
+    assert!(
+        app_lines
+            .iter()
+            .all(|l| l["span_id"].as_str().is_some_and(|s| s.len() == 16))
+    );
+    let db_lines = lines_with_trace(&pair.db, trace_id);
+    assert!(
+        db_lines.iter().any(|l| l["message"] == "link added"),
+        "{db_lines:?}"
+    );
+    assert!(
+        db_lines
+            .iter()
+            .any(|l| l["span_id"] == db_server.span_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn incoming_traceparent_is_continued() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    reqwest::Client::new()
+        .get(format!("{}/api/links", pair.app_url))
+        .header(
+            "traceparent",
+            format!("00-{parent_trace}-00f067aa0ba902b7-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let spans = eventually("spans of the caller's trace", WAIT, async || {
+        let spans = sink.spans_of_trace(parent_trace);
+        (spans.len() >= 3).then_some(spans)
+    })
+    .await;
+    let app_server = find(&spans, "demo-app", SPAN_KIND_SERVER).unwrap();
+    assert_eq!(app_server.parent_span_id, "00f067aa0ba902b7");
+}
+
+#[tokio::test]
+async fn prometheus_counts_every_request_and_keeps_exemplars_that_point_to_traces() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let db_addr = pair.db.metrics_addr().await;
+    let app_addr = pair.app.metrics_addr().await;
+    let prometheus = Prometheus::start(&[("app", app_addr), ("db", db_addr)]).await;
+
+    let client = reqwest::Client::new();
+    let sent = 25;
+    for _ in 0..sent {
+        let r = client
+            .get(format!("{}/api/links", pair.app_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    let count = r#"sum(http_server_request_duration_seconds_count{job="app",route="/api/links",method="GET",status_code="200"})"#;
+    eventually("prometheus to see every request", WAIT, async || {
+        let result = prometheus.query(count).await;
+        let value = result.get(0)?["value"][1].as_str()?.parse::<f64>().ok()?;
+        assert!(
+            value <= f64::from(sent),
+            "counted more requests than sent: {value}"
+        );
+        (value == f64::from(sent)).then_some(())
+    })
+    .await;
+    let db_count = r#"sum(http_client_request_duration_seconds_count{job="app",route="/links",status_code="200"})"#;
+    let result = prometheus.query(db_count).await;
+    assert_eq!(
+        result[0]["value"][1],
+        sent.to_string(),
+        "client-side calls to db"
+    );
+
+    let exemplars = r#"http_server_request_duration_seconds_bucket{job="app",route="/api/links"}"#;
+    let trace_id = eventually("an exemplar", WAIT, async || {
+        let data = prometheus.query_exemplars(exemplars).await;
+        let first = data.get(0)?["exemplars"].get(0)?["labels"]["trace_id"]
+            .as_str()?
+            .to_owned();
+        Some(first)
+    })
+    .await;
+    eventually("the exemplar's trace at the receiver", WAIT, async || {
+        sink.spans()
+            .iter()
+            .any(|s| s.trace_id == trace_id)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        prometheus
+            .targets_up()
+            .await
+            .iter()
+            .all(|(_, up)| *up == 1.0)
+    );
+}
+
+#[tokio::test]
+async fn promtool_accepts_both_roles_metrics() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let client = reqwest::Client::new();
+    // Traffic first, so every family has series (including an error and a 404).
+    client
+        .get(format!("{}/api/links", pair.app_url))
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/api/links/999999/vote", pair.app_url))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{}/nope", pair.app_url))
+        .send()
+        .await
+        .unwrap();
+    for proc in [&pair.app, &pair.db] {
+        let url = format!("http://{}/metrics", proc.metrics_addr().await);
+        let text = client.get(url).send().await.unwrap().text().await.unwrap();
+        assert!(
+            text.contains("http_server_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        let mut promtool = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (apt-get install prometheus; .ci/run does)");
+        use std::io::Write;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics failed:\n{}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_accepted_requests_finish_and_flushes_their_spans() {
+    let sink = OtlpSink::start().await;
+    // Each request takes 500 ms, so the burst is still in flight when the signal arrives.
+    let mut pair = start_pair(
+        &sink,
+        &["--latency", "fixed:500ms", "--shutdown-timeout", "10s"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let burst = 20;
+    let requests: Vec<_> = (0..burst)
+        .map(|_| {
+            let request = client.get(format!("{}/api/links", pair.app_url)).send();
+            tokio::spawn(request)
+        })
+        .collect();
+    // All requests accepted and in flight before the signal.
+    eventually("the burst to be in flight", WAIT, async || {
+        let metrics = client
+            .get(format!("{}/metrics", pair.app_url))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        metrics
+            .contains(&format!("http_server_active_requests {burst}"))
+            .then_some(())
+    })
+    .await;
+    pair.app.signal("TERM");
+    for request in requests {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request got its response");
+        assert_eq!(response.status(), 200);
+    }
+    let status = pair.app.wait_exit(WAIT).await;
+    assert!(status.success(), "exit status {status}");
+    let app_server_spans: HashSet<String> = sink
+        .spans()
+        .into_iter()
+        .filter(|s| s.service_name == "demo-app" && s.kind == SPAN_KIND_SERVER)
+        .map(|s| s.trace_id)
+        .collect();
+    assert_eq!(
+        app_server_spans.len(),
+        burst,
+        "a span for each completed request"
+    );
+    // New connections are refused once it is gone.
+    assert!(
+        client
+            .get(format!("{}/healthz", pair.app_url))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn serves_without_a_collector_and_with_export_disabled() {
+    // Nothing listens on the endpoint: the service must still start, serve and exit cleanly.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let endpoint = format!("http://{dead}");
+    let mut db = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+    );
+    let url = format!("http://{}/links", db.listen_addr().await);
+    for _ in 0..5 {
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    }
+    db.signal("TERM");
+    assert!(db.wait_exit(WAIT).await.success());
+
+    let sink = OtlpSink::start().await;
+    let grpc = sink.grpc_endpoint();
+    let mut quiet = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    );
+    let url = format!("http://{}/links", quiet.listen_addr().await);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let line = quiet
+        .wait_for_log(WAIT, |l| l["message"] == "request served")
+        .await;
+    assert_eq!(
+        line["trace_id"].as_str().map(str::len),
+        Some(32),
+        "ids without export: {line}"
+    );
+    quiet.signal("TERM");
+    assert!(quiet.wait_exit(WAIT).await.success());
+    assert!(
+        sink.spans().is_empty(),
+        "nothing exported when OTEL_SDK_DISABLED=true"
+    );
+}
+
+#[tokio::test]
+async fn bad_flags_fail_fast_with_a_message() {
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--role", "db", "--latency", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--latency") && stderr.contains("fixed:50ms"),
+        "{stderr}"
+    );
+
+    let out = std::process::Command::new(BIN)
+        .args(["--log-level", "=nonsense=", "serve", "--role", "db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid log filter"));
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--role", "db", "--listen", &addr])
+        .env("OTEL_SDK_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot listen on"));
+}

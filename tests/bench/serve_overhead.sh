@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# What does full telemetry cost the demo service? wrk against the app (which calls the db), in
+# one run, side by side:
+#   (a) full telemetry: 100% sampled spans exported over OTLP/gRPC to a loopback sink, metrics,
+#       a JSON log line per request written to a file;
+#   (b) the same binary with span export and request logs off.
+# Prints requests/s, p50 and p99 of each and the ratio (a)/(b); then, at about 2,000 req/s for
+# 30 s with full telemetry, the spans the sink received vs the requests served.
+#
+# Usage: tests/bench/serve_overhead.sh [seconds-per-run (10)] [connections (32)]
+# Needs: wrk (apt-get install wrk), taskset (util-linux). Services run on CPU 1, wrk and the
+# sink on CPU 0 when the machine has two or more CPUs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+duration=${1:-10}
+connections=${2:-32}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else svc_cpu=""; load_cpu=""; fi
+
+echo "== building (release)"
+cargo build --release --locked -q -p demo-app --bin demo-app
+cargo build --release --locked -q -p testkit --example otlp_count_sink
+bin=target/release/demo-app
+sink_bin=target/release/examples/otlp_count_sink
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+sink_grpc=$(free_port); sink_http=$(free_port)
+$load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & pids+=($!)
+wait_http "http://127.0.0.1:$sink_http/count"
+sink_count() { curl -fs "http://127.0.0.1:$sink_http/count"; }
+
+# start_pair NAME ENV... : starts db and app with the given env; sets db_pid app_pid app_url
+start_pair() {
+  local name=$1; shift
+  local db_port app_port
+  db_port=$(free_port); app_port=$(free_port)
+  env "$@" $svc_cpu "$bin" serve --role db --listen "127.0.0.1:$db_port" >"$work/$name-db.log" & db_pid=$!
+  wait_http "http://127.0.0.1:$db_port/healthz"
+  env "$@" $svc_cpu "$bin" serve --role app --listen "127.0.0.1:$app_port" \
+    --db-url "http://127.0.0.1:$db_port" >"$work/$name-app.log" & app_pid=$!
+  pids+=("$db_pid" "$app_pid")
+  app_url="http://127.0.0.1:$app_port"
+  wait_http "$app_url/readyz"
+}
+stop_pair() { kill -TERM "$app_pid" "$db_pid"; wait "$app_pid" "$db_pid" 2>/dev/null || true; }
+
+full_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_grpc" OTEL_TRACES_SAMPLER=always_on
+          OTEL_BSP_MAX_QUEUE_SIZE=65536 DEMO_REQUEST_LOG=true RUST_LOG=info)
+bare_env=(OTEL_SDK_DISABLED=true DEMO_REQUEST_LOG=false RUST_LOG=info)
+
+# run_wrk NAME : prints "rps p50 p99" for a max-throughput run against the app's list endpoint
+run_wrk() {
+  $load_cpu wrk -t1 -c"$connections" -d"${duration}s" --latency "$app_url/api/links?limit=5" >"$work/$1.wrk"
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$work/$1.wrk"
+}
+
+echo "== max throughput: wrk -t1 -c$connections -d${duration}s against the app (-> db)"
+start_pair full "${full_env[@]}"
+read -r full_rps full_p50 full_p99 < <(run_wrk full)
+stop_pair
+start_pair bare "${bare_env[@]}"
+read -r bare_rps bare_p50 bare_p99 < <(run_wrk bare)
+stop_pair
+printf '%-44s %12s %10s %10s\n' "variant" "req/s" "p50" "p99"
+printf '%-44s %12s %10s %10s\n' "(a) full telemetry (spans, metrics, logs)" "$full_rps" "$full_p50" "$full_p99"
+printf '%-44s %12s %10s %10s\n' "(b) export and request logs off" "$bare_rps" "$bare_p50" "$bare_p99"
+awk -v a="$full_rps" -v b="$bare_rps" 'BEGIN { printf "ratio (a)/(b): %.2f (goal >= 0.50)\n", a / b }'
+log_lines=$(wc -l <"$work/full-app.log")
+echo "request log lines written by the app in (a): $log_lines"
+
+echo "== spans at about 2,000 req/s for 30 s (40 connections, 20 ms apart each)"
+cat >"$work/paced.lua" <<'LUA'
+function delay() return 20 end
+LUA
+before=$(sink_count)
+start_pair paced "${full_env[@]}"
+$load_cpu wrk -t1 -c40 -d30s -s "$work/paced.lua" "$app_url/api/links?limit=5" >"$work/paced.wrk"
+sleep 1  # let requests still in flight when wrk stopped finish
+served=$(curl -fs "$app_url/metrics" | awk '/^http_server_request_duration_seconds_count\{/ {n += $2} END {print n}')
+stop_pair   # SIGTERM flushes the last batch
+sleep 1
+received=$(( $(sink_count) - before ))
+rate=$(awk '/Requests\/sec/ {print $2}' "$work/paced.wrk")
+expected=$(( served * 3 ))  # app server span + db client span + db server span
+echo "achieved rate: $rate req/s; requests served: $served"
+echo "spans expected (3 per request): $expected; received by the sink: $received; lost: $(( expected - received ))"

@@ -1,0 +1,127 @@
+//! Runs one of the project's binaries as a child process and reads its JSON log lines.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Proc {
+    name: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    /// Starts `bin` with `args` and extra `env` (stdout is captured, stderr passes through).
+    pub fn spawn(name: &str, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(bin);
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OTEL_") || k.starts_with("DEMO_") || k == "RUST_LOG" {
+                command.env_remove(k);
+            }
+        }
+        command.envs(env.iter().copied());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            child,
+            lines,
+        }
+    }
+
+    /// Every stdout line parsed as JSON; panics on a line that is not JSON (the contract).
+    pub fn logs(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{}: stdout line is not JSON ({e}): {l}", self.name))
+            })
+            .collect()
+    }
+
+    /// Waits for a log line matching `pred`.
+    pub async fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let name = self.name.clone();
+        crate::eventually(&format!("a log line of {name}"), timeout, async || {
+            self.logs().into_iter().find(&pred)
+        })
+        .await
+    }
+
+    /// The API address from the `listening` log line.
+    pub async fn listen_addr(&self) -> SocketAddr {
+        self.logged_addr("addr").await
+    }
+
+    /// The metrics address from the `listening` log line.
+    pub async fn metrics_addr(&self) -> SocketAddr {
+        self.logged_addr("metrics_addr").await
+    }
+
+    async fn logged_addr(&self, field: &str) -> SocketAddr {
+        let line = self
+            .wait_for_log(Duration::from_secs(20), |l| l["message"] == "listening")
+            .await;
+        line[field]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {field} in {line}", self.name))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
