@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::loadgen::LoadgenArgs;
 use crate::serve::ServeArgs;
-use crate::telemetry::TelemetryArgs;
+use crate::telemetry::{LogOutput, TelemetryArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +39,17 @@ pub enum Command {
       Toggle injection at runtime:\n  \
       curl -X PUT -H 'content-type: application/json' -d '{\"enabled\":false}' localhost:8080/chaos")]
     Serve(ServeArgs),
+
+    /// Load the app at a constant rate (open loop) or as fast as it goes, and report latency
+    /// (corrected for coordinated omission), outcomes and missed sends.
+    #[command(after_help = "Examples:\n  \
+      demo-app loadgen --target http://127.0.0.1:8080 --rate 200 --duration 1m\n  \
+      demo-app loadgen --target http://app:8080 --rate 50 --duration 0 --metrics-addr 0.0.0.0:9090\n  \
+      demo-app loadgen --target http://app:8080 --rate 1000 --ramp-up 30s --duration 2m --output json\n  \
+      demo-app loadgen --target http://db:8080 --api-prefix '' --mix list=1 --rate max --connections 64\n\n\
+      Exit status: 0 done, 2 bad input or target unreachable, 3 error ratio above --max-error-ratio.\n\
+      Logs go to stderr; stdout has the progress line (on a terminal) and the summary.")]
+    Loadgen(LoadgenArgs),
 }
 
 impl Command {
@@ -45,6 +57,15 @@ impl Command {
     pub fn default_service_name(&self) -> &'static str {
         match self {
             Command::Serve(args) => args.role.service_name(),
+            Command::Loadgen(_) => "demo-loadgen",
+        }
+    }
+
+    /// Where the JSON logs go: stderr for commands whose stdout is a report.
+    pub fn log_output(&self) -> LogOutput {
+        match self {
+            Command::Serve(_) => LogOutput::Stdout,
+            Command::Loadgen(_) => LogOutput::Stderr,
         }
     }
 }

@@ -7,12 +7,15 @@
 //!   ([`telemetry::metrics`]), OTLP traces and W3C propagation ([`telemetry::traces`]), and the
 //!   HTTP server middleware that ties the three together per request ([`telemetry::http`]).
 //! - [`serve`]: `demo-app serve --role db|app`, the sample microservice (loadgen -> app -> db).
+//! - [`loadgen`]: `demo-app loadgen`, the open-loop load generator (its own traces start the
+//!   trace loadgen -> app -> db).
 //! - [`shutdown`]: SIGTERM/SIGINT as a future that subcommands take as a parameter.
 //!
 //! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
 //! tests drive the same code over real sockets.
 
 pub mod cli;
+pub mod loadgen;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -3,32 +3,71 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo_app::cli::{Cli, Command};
+use demo_app::loadgen::{self, Output};
 use demo_app::telemetry::Telemetry;
 use demo_app::{serve, shutdown};
 
-/// How long flushing spans at exit may take, after the servers have drained.
+/// How long flushing spans at exit may take, after the work has drained.
 const SPAN_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Exit status for bad input or an unreachable target (clap uses 2 for bad flags too).
+const EXIT_USAGE: u8 = 2;
+/// Exit status of `loadgen` when the error ratio is above `--max-error-ratio`.
+const EXIT_TOO_MANY_ERRORS: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = match Telemetry::init(&cli.telemetry, cli.command.default_service_name()) {
+    let telemetry = match Telemetry::init(
+        &cli.telemetry,
+        cli.command.default_service_name(),
+        cli.command.log_output(),
+    ) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("demo-app: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args, telemetry.request_log, shutdown::signal()).await,
-    };
-    let code = match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "demo-app stopped with an error");
-            ExitCode::FAILURE
+    let code = match cli.command {
+        Command::Serve(args) => {
+            match serve::run(args, telemetry.request_log, shutdown::signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "demo-app stopped with an error");
+                    ExitCode::FAILURE
+                }
+            }
         }
+        Command::Loadgen(args) => run_loadgen(args).await,
     };
     telemetry.shutdown(SPAN_FLUSH_DEADLINE);
     code
+}
+
+async fn run_loadgen(args: loadgen::LoadgenArgs) -> ExitCode {
+    let output = args.output;
+    let summary = match loadgen::run(args, shutdown::signal()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "load test not started");
+            eprintln!("demo-app loadgen: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = match output {
+        Output::Json => serde_json::to_writer_pretty(&mut out, &summary)
+            .map_err(std::io::Error::other)
+            .and_then(|()| std::io::Write::write_all(&mut out, b"\n")),
+        Output::Human => summary.write_human(&mut out),
+    };
+    if let Err(e) = written {
+        eprintln!("demo-app loadgen: cannot write the summary: {e}");
+    }
+    if summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_TOO_MANY_ERRORS)
+    }
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Router, middleware};
-use http::{HeaderMap, StatusCode, header};
+use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -282,7 +282,7 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
 
 /// `/metrics` alone, for a separate listener.
 pub fn metrics_router(metrics: Metrics) -> Router {
-    Router::new().route("/metrics", get(serve_metrics).with_state(metrics))
+    metrics::router(metrics.registry())
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -298,21 +298,6 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn serve_metrics(State(m): State<Metrics>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let openmetrics = metrics::wants_openmetrics(accept);
-    let content_type = if openmetrics {
-        metrics::OPENMETRICS_CONTENT_TYPE
-    } else {
-        metrics::PROMETHEUS_TEXT_CONTENT_TYPE
-    };
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        m.encode(openmetrics),
-    )
-        .into_response()
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 /// OpenTelemetry's recommended bucket boundaries for HTTP durations, in seconds.
-const DURATION_BUCKETS: [f64; 14] = [
+pub(crate) const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
@@ -144,20 +144,53 @@ impl Metrics {
 
     /// Encodes the registry; `openmetrics` selects the format that carries exemplars.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let mut text = String::with_capacity(16 * 1024);
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("formatting into a String cannot fail");
-        if openmetrics {
-            text
-        } else {
-            to_prometheus_text(&text)
-        }
+        encode(&self.registry, openmetrics)
     }
+
+    /// The registry, to serve it with [`router`].
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+}
+
+/// Encodes any registry; `openmetrics` selects the format that carries exemplars.
+pub fn encode(registry: &Registry, openmetrics: bool) -> String {
+    let mut text = String::with_capacity(16 * 1024);
+    prometheus_client::encoding::text::encode(&mut text, registry)
+        .expect("formatting into a String cannot fail");
+    if openmetrics {
+        text
+    } else {
+        to_prometheus_text(&text)
+    }
+}
+
+/// `GET /metrics` for a registry, in the format the scraper's `Accept` header asks for.
+pub fn router(registry: Arc<Registry>) -> axum::Router {
+    axum::Router::new().route("/metrics", axum::routing::get(serve).with_state(registry))
+}
+
+async fn serve(
+    axum::extract::State(registry): axum::extract::State<Arc<Registry>>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let openmetrics = wants_openmetrics(accept);
+    let content_type = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        PROMETHEUS_TEXT_CONTENT_TYPE
+    };
+    let body = encode(&registry, openmetrics);
+    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// The exemplar for a span, only when it is sampled: an exemplar must point to a trace that
 /// exists in the backend.
-fn exemplar(span: &SpanContext) -> Option<TraceExemplar> {
+pub(crate) fn exemplar(span: &SpanContext) -> Option<TraceExemplar> {
     (span.is_valid() && span.is_sampled()).then(|| TraceExemplar {
         trace_id: span.trace_id().to_string(),
     })

@@ -31,26 +31,33 @@ pub enum TelemetryError {
 #[command(next_help_heading = "Telemetry")]
 pub struct TelemetryArgs {
     /// Log filter in RUST_LOG syntax, e.g. `info` or `info,demo_app=debug`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log_level: String,
 
     /// Write one log line per HTTP request served (errors are always logged).
-    #[arg(long, env = "DEMO_REQUEST_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "DEMO_REQUEST_LOG", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub request_log: bool,
 
     /// OTLP endpoint for spans [default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
     /// OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4317 (gRPC) / :4318 (HTTP)].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub otlp_endpoint: Option<String>,
 
     /// OTLP transport: `grpc` or `http/protobuf` [default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
     /// then OTEL_EXPORTER_OTLP_PROTOCOL, then grpc].
-    #[arg(long, value_name = "PROTOCOL")]
+    #[arg(long, value_name = "PROTOCOL", global = true)]
     pub otlp_protocol: Option<String>,
 
     /// Turn span export off (spans still get ids, so logs keep their trace_id).
-    #[arg(long, env = "OTEL_SDK_DISABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "OTEL_SDK_DISABLED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub otel_sdk_disabled: bool,
+}
+
+/// Where log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    Stdout,
+    Stderr,
 }
 
 /// Owns the tracer provider and the log writer; `shutdown` flushes both, spans first so the
@@ -63,11 +70,19 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Installs the global log subscriber and tracer provider. Call once, inside the runtime.
-    pub fn init(args: &TelemetryArgs, service_name: &str) -> Result<Self, TelemetryError> {
+    pub fn init(
+        args: &TelemetryArgs,
+        service_name: &str,
+        output: LogOutput,
+    ) -> Result<Self, TelemetryError> {
         let filter = EnvFilter::try_new(&args.log_level).map_err(|e| {
             TelemetryError::Config(format!("invalid log filter {:?}: {e}", args.log_level))
         })?;
-        let (layer, log_guard) = logs::json_layer(Box::new(std::io::stdout()));
+        let writer: Box<dyn std::io::Write + Send> = match output {
+            LogOutput::Stdout => Box::new(std::io::stdout()),
+            LogOutput::Stderr => Box::new(std::io::stderr()),
+        };
+        let (layer, log_guard) = logs::json_layer(writer);
         tracing_subscriber::registry()
             .with(filter)
             .with(layer)

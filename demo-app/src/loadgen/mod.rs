@@ -1,0 +1,478 @@
+//! `demo-app loadgen`: an open-loop load generator for the demo app (and the pipeline behind it).
+//!
+//! - [`schedule`]: when each request is due (constant rate, optional linear ramp).
+//! - [`workload`]: what to send (weighted list/post/vote, realistic payloads, known ids).
+//! - [`client`]: how it is sent (pooled HTTP/1.1, a client span that starts the trace).
+//! - [`stats`]: outcomes, the HDR latency histogram, progress, the summary (`--output json`).
+//! - [`metrics`]: its own Prometheus metrics on `--metrics-addr`.
+//!
+//! Open loop (`--rate N`): requests are sent when due whether or not earlier ones finished;
+//! latency is measured from the intended send time, so a slow target shows up as latency
+//! instead of silently lowering the rate (coordinated omission). When `--max-in-flight`
+//! requests are outstanding, a due send is counted as missed, never delayed.
+//! Closed loop (`--rate max`): `--connections` workers send back to back.
+
+pub mod client;
+pub mod metrics;
+pub mod schedule;
+pub mod stats;
+pub mod workload;
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::cli::{parse_duration, parse_ratio};
+use client::Sender;
+use metrics::LoadgenMetrics;
+use schedule::Schedule;
+use stats::{Counters, Mode, Recorder, RunInfo, Sample, Summary};
+use workload::{KnownIds, Mix};
+
+/// `--rate`: requests per second, or `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    PerSecond(f64),
+    Max,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "max" {
+            return Ok(Rate::Max);
+        }
+        match s.trim().parse::<f64>() {
+            Ok(r) if r > 0.0 && r.is_finite() => Ok(Rate::PerSecond(r)),
+            _ => Err(format!(
+                "{s:?} is not a rate: give requests per second above 0 (e.g. 200), or max"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadgenArgs {
+    /// Base URL(s) of the app to load, comma-separated; requests go round-robin.
+    #[arg(long = "target", env = "LOADGEN_TARGETS", value_delimiter = ',', required = true, value_parser = parse_http_url)]
+    pub targets: Vec<Url>,
+
+    /// Requests per second (open loop), or `max` for closed-loop maximum throughput.
+    #[arg(
+        long,
+        env = "LOADGEN_RATE",
+        default_value = "10",
+        allow_negative_numbers = true
+    )]
+    pub rate: Rate,
+
+    /// Ramp the rate linearly from --ramp-from to --rate over this long.
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "0s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+
+    /// Starting rate of the ramp, requests per second.
+    #[arg(long, env = "LOADGEN_RAMP_FROM", default_value_t = 0.0)]
+    pub ramp_from: f64,
+
+    /// Workers for --rate max, each with its own connection.
+    #[arg(long, env = "LOADGEN_CONNECTIONS", default_value_t = 32)]
+    pub connections: usize,
+
+    /// How long to send; 0 runs until SIGTERM/SIGINT.
+    #[arg(long, env = "LOADGEN_DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Stop after this many intended sends (whichever of --duration/--requests comes first).
+    #[arg(long, env = "LOADGEN_REQUESTS")]
+    pub requests: Option<u64>,
+
+    /// Most requests outstanding at once; due sends beyond it are counted as missed.
+    #[arg(long, env = "LOADGEN_MAX_IN_FLIGHT", default_value_t = 1000)]
+    pub max_in_flight: u64,
+
+    /// Timeout of each request.
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Weighted mix of operations.
+    #[arg(long, env = "LOADGEN_MIX", default_value = "list=8,post=1,vote=1")]
+    pub mix: Mix,
+
+    /// Path prefix of the API (`/api` for the app; empty for the db's own API).
+    #[arg(long, env = "LOADGEN_API_PREFIX", default_value = "/api")]
+    pub api_prefix: String,
+
+    /// Summary format at the end (json: see the README for the schema).
+    #[arg(long, env = "LOADGEN_OUTPUT", value_enum, default_value = "human")]
+    pub output: Output,
+
+    /// Serve the load generator's metrics on this address (for Prometheus).
+    #[arg(long, env = "LOADGEN_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Exit with status 3 when the error ratio exceeds this (e.g. 0.01).
+    #[arg(long, env = "LOADGEN_MAX_ERROR_RATIO", value_parser = parse_ratio)]
+    pub max_error_ratio: Option<f64>,
+
+    /// Seed of the workload's random choices [default: random].
+    #[arg(long, env = "LOADGEN_SEED")]
+    pub seed: Option<u64>,
+}
+
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err(format!(
+            "{s:?}: give an http:// URL with a host, e.g. http://app:8080"
+        ));
+    }
+    Ok(url)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    #[error("cannot reach {target}: {reason}; is the app running there? check --target")]
+    Unreachable { target: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot serve metrics on {addr}: {source}; choose another --metrics-addr")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the request tasks share.
+struct Shared {
+    sender: Sender,
+    ids: KnownIds,
+    mix: Mix,
+    prefix: String,
+    counters: Arc<Counters>,
+    max_in_flight: u64,
+    metrics: LoadgenMetrics,
+    samples: mpsc::UnboundedSender<Sample>,
+}
+
+/// Runs the load test until its end (duration, request count or `shutdown`), then waits for
+/// the requests still in flight (up to the request timeout) and returns the summary.
+pub async fn run(
+    args: LoadgenArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Summary, LoadgenError> {
+    validate(&args)?;
+    let sender = Sender::new(&args.targets, args.timeout, args.max_in_flight as usize);
+    sender
+        .preflight()
+        .await
+        .map_err(|(target, reason)| LoadgenError::Unreachable { target, reason })?;
+    let metrics = LoadgenMetrics::default();
+    if let Some(addr) = args.metrics_addr {
+        serve_metrics(addr, &metrics).await?;
+    }
+
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.cancel();
+    });
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let counters = Arc::new(Counters::default());
+    let shared = Arc::new(Shared {
+        sender,
+        ids: KnownIds::default(),
+        mix: args.mix,
+        prefix: args.api_prefix.trim_end_matches('/').to_owned(),
+        counters: counters.clone(),
+        max_in_flight: args.max_in_flight,
+        metrics,
+        samples: tx,
+    });
+    let start = Instant::now();
+    let progress = std::io::stdout().is_terminal();
+    let finished = CancellationToken::new();
+    let collector = tokio::spawn(collect(
+        rx,
+        counters.clone(),
+        start,
+        progress,
+        finished.clone(),
+    ));
+    let seed = args.seed.unwrap_or_else(rand::random);
+    tracing::info!(
+        targets = ?args.targets.iter().map(Url::as_str).collect::<Vec<_>>(),
+        rate = ?args.rate,
+        duration_s = args.duration.as_secs_f64(),
+        seed,
+        "load test started"
+    );
+
+    let (mode, target_rate) = match args.rate {
+        Rate::PerSecond(rate) => {
+            let schedule = Schedule {
+                from: if args.ramp_up.is_zero() {
+                    rate
+                } else {
+                    args.ramp_from
+                },
+                rate,
+                ramp: args.ramp_up,
+            };
+            open_loop(&shared, &args, schedule, start, &stop, seed).await;
+            (Mode::Open, Some(rate))
+        }
+        Rate::Max => {
+            closed_loop(&shared, &args, start, &stop, seed).await;
+            (Mode::Closed, None)
+        }
+    };
+    let window = start.elapsed();
+    drain(&counters, args.timeout).await;
+    drop(shared);
+    finished.cancel();
+    let recorder = collector.await.unwrap_or_default();
+    if progress {
+        println!();
+    }
+    let summary = recorder.summary(
+        RunInfo {
+            targets: args.targets.iter().map(|u| u.to_string()).collect(),
+            mode,
+            target_rate,
+            duration: window,
+            max_error_ratio: args.max_error_ratio,
+        },
+        &counters,
+    );
+    tracing::info!(
+        sent = summary.requests.sent,
+        completed = summary.requests.completed,
+        missed = summary.requests.missed,
+        error_ratio = summary.error_ratio,
+        "load test finished"
+    );
+    Ok(summary)
+}
+
+fn validate(args: &LoadgenArgs) -> Result<(), LoadgenError> {
+    if args.max_in_flight == 0 {
+        return Err(LoadgenError::Config(
+            "--max-in-flight must be at least 1".into(),
+        ));
+    }
+    if args.connections == 0 {
+        return Err(LoadgenError::Config(
+            "--connections must be at least 1".into(),
+        ));
+    }
+    if args.ramp_from < 0.0 || !args.ramp_from.is_finite() {
+        return Err(LoadgenError::Config("--ramp-from must be 0 or more".into()));
+    }
+    if matches!(args.rate, Rate::Max) && !args.ramp_up.is_zero() {
+        return Err(LoadgenError::Config(
+            "--ramp-up needs a rate (--rate N), not --rate max".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn serve_metrics(addr: SocketAddr, metrics: &LoadgenMetrics) -> Result<(), LoadgenError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| LoadgenError::MetricsBind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(metrics_addr = %local, "serving metrics");
+    let router = crate::telemetry::metrics::router(metrics.registry());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(())
+}
+
+/// Sends each request when it is due; counts it as missed when the in-flight cap is reached.
+async fn open_loop(
+    shared: &Arc<Shared>,
+    args: &LoadgenArgs,
+    schedule: Schedule,
+    start: Instant,
+    stop: &CancellationToken,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    // The sending window ends at the duration or when request N+1 would be due.
+    let by_duration = (!args.duration.is_zero()).then_some(args.duration);
+    let by_count = args.requests.map(|n| schedule.send_time(n));
+    let window = match (by_duration, by_count) {
+        (Some(d), Some(c)) => Some(d.min(c)),
+        (d, c) => d.or(c),
+    };
+    let mut i: u64 = 0;
+    loop {
+        let due = schedule.send_time(i);
+        if window.is_some_and(|w| due >= w) {
+            // Wait out the window, so the achieved rate is measured over the whole of it.
+            let end = start + window.unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep_until(end) => {}
+                () = stop.cancelled() => {}
+            }
+            return;
+        }
+        let due_at = start + due;
+        if due_at > Instant::now() {
+            tokio::select! {
+                () = tokio::time::sleep_until(due_at) => {}
+                () = stop.cancelled() => return,
+            }
+        } else if stop.is_cancelled() {
+            return;
+        }
+        launch(shared, due_at, &mut rng);
+        i += 1;
+        if i.is_multiple_of(512) {
+            // Behind schedule the loop never sleeps: let the request tasks run.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Starts one request meant to go out at `due_at`, or counts it as missed.
+fn launch(shared: &Arc<Shared>, due_at: Instant, rng: &mut StdRng) {
+    let c = &shared.counters;
+    c.intended.fetch_add(1, Ordering::Relaxed);
+    if c.in_flight.load(Ordering::Relaxed) >= shared.max_in_flight {
+        c.missed.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.missed();
+        return;
+    }
+    c.in_flight.fetch_add(1, Ordering::Relaxed);
+    c.sent.fetch_add(1, Ordering::Relaxed);
+    let op = shared.mix.pick(rng);
+    let planned = workload::plan(op, &shared.prefix, &shared.ids, rng);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        one_request(&shared, planned, due_at).await;
+        shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// Sends one request and records it; latency counts from `intended`.
+async fn one_request(shared: &Shared, planned: workload::PlannedRequest, intended: Instant) {
+    let reply = shared.sender.send(&planned).await;
+    let latency = intended.elapsed();
+    if shared.mix.needs_ids()
+        && let Some(body) = &reply.body
+    {
+        shared.ids.remember(workload::ids_in(body));
+    }
+    shared
+        .metrics
+        .record(planned.operation, reply.outcome, latency, &reply.span);
+    let _ = shared.samples.send(Sample {
+        operation: planned.operation,
+        outcome: reply.outcome,
+        latency,
+    });
+}
+
+/// `--connections` workers sending back to back until the end.
+async fn closed_loop(
+    shared: &Arc<Shared>,
+    args: &LoadgenArgs,
+    start: Instant,
+    stop: &CancellationToken,
+    seed: u64,
+) {
+    let deadline = (!args.duration.is_zero()).then(|| start + args.duration);
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..args.connections {
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let limit = args.requests;
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_add(w as u64));
+        workers.spawn(async move {
+            let c = &shared.counters;
+            loop {
+                if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let n = c.intended.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|l| n >= l) {
+                    c.intended.fetch_sub(1, Ordering::Relaxed);
+                    break;
+                }
+                c.sent.fetch_add(1, Ordering::Relaxed);
+                c.in_flight.fetch_add(1, Ordering::Relaxed);
+                let op = shared.mix.pick(&mut rng);
+                let planned = workload::plan(op, &shared.prefix, &shared.ids, &mut rng);
+                one_request(&shared, planned, Instant::now()).await;
+                c.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+    }
+    tokio::select! {
+        () = async { while workers.join_next().await.is_some() {} } => {}
+        () = stop.cancelled() => {
+            // Workers notice the token after their current request.
+            while workers.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// Waits until no request is in flight (each ends by its timeout at the latest).
+async fn drain(counters: &Counters, timeout: Duration) {
+    let deadline = Instant::now() + timeout + Duration::from_secs(1);
+    while counters.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Records samples until `finished` (after the drain); on a terminal, rewrites the progress
+/// line every second.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<Sample>,
+    counters: Arc<Counters>,
+    start: Instant,
+    progress: bool,
+    finished: CancellationToken,
+) -> Recorder {
+    let mut recorder = Recorder::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            sample = rx.recv() => match sample {
+                Some(s) => recorder.record(&s),
+                None => break,
+            },
+            () = finished.cancelled() => {
+                while let Ok(s) = rx.try_recv() {
+                    recorder.record(&s);
+                }
+                break;
+            }
+            _ = tick.tick(), if progress => {
+                let line = recorder.progress_line(start.elapsed(), &counters);
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "\r\x1b[2K{line}");
+                let _ = out.flush();
+            }
+        }
+    }
+    recorder
+}
