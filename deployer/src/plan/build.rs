@@ -1,0 +1,171 @@
+//! From a command and the stack to the list of steps.
+
+use std::time::Duration;
+
+use crate::engine::{Plan, PlanError, Step};
+use crate::settings::{ClusterSpec, Settings};
+use crate::stack::{ClusterWorkloads, Stack, Workload};
+
+use super::{Action, DeployPlan};
+
+/// What a command deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Certs { force: bool },
+    Central,
+    Remote,
+    All,
+}
+
+pub const CERTIFICATES: &str = "certificates";
+pub const HELM_REPOS: &str = "helm repos";
+
+pub fn start_step(cluster: &ClusterSpec) -> String {
+    format!("start {}", cluster.profile)
+}
+
+pub fn metallb_step(cluster: &ClusterSpec) -> String {
+    format!("metallb {}", cluster.profile)
+}
+
+pub fn namespaces_step(cluster: &ClusterSpec) -> String {
+    format!("namespaces {}", cluster.profile)
+}
+
+pub fn build_plan(
+    settings: &Settings,
+    stack: &Stack,
+    target: Target,
+) -> Result<DeployPlan, PlanError> {
+    let force = matches!(target, Target::Certs { force: true });
+    let mut steps = vec![Step::new(
+        CERTIFICATES,
+        Action::Certificates { force },
+        Duration::from_secs(1),
+    )];
+    let clusters: Vec<(&ClusterSpec, &ClusterWorkloads)> = match target {
+        Target::Certs { .. } => vec![],
+        Target::Central => vec![(&settings.central, &stack.central)],
+        Target::Remote => vec![(&settings.remote, &stack.remote)],
+        Target::All => vec![
+            (&settings.central, &stack.central),
+            (&settings.remote, &stack.remote),
+        ],
+    };
+    let needs_repos = clusters.iter().any(|(_, w)| {
+        w.workloads
+            .iter()
+            .any(|w| matches!(w, Workload::Release(_)))
+    });
+    if needs_repos && !stack.repos.is_empty() {
+        steps.push(Step::new(
+            HELM_REPOS,
+            Action::AddHelmRepos {
+                repos: stack.repos.clone(),
+            },
+            Duration::from_secs(10),
+        ));
+    }
+    // Cluster infrastructure first for both clusters, so the listing reads in the order the
+    // engine will most likely run it.
+    for (cluster, workloads) in &clusters {
+        steps.extend(cluster_steps(cluster, workloads));
+    }
+    for (cluster, workloads) in &clusters {
+        steps.extend(workload_steps(
+            cluster,
+            workloads,
+            needs_repos && !stack.repos.is_empty(),
+        ));
+    }
+    Plan::new(steps)
+}
+
+fn cluster_steps(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> Vec<Step<Action>> {
+    let start = start_step(cluster);
+    let mut steps = vec![
+        Step::new(
+            start.clone(),
+            Action::StartCluster {
+                cluster: cluster.clone(),
+            },
+            // Measured from the original scripts' runs: a fresh profile with its addons.
+            match cluster.role {
+                crate::settings::Role::Central => Duration::from_secs(150),
+                crate::settings::Role::Remote => Duration::from_secs(120),
+            },
+        ),
+        Step::new(
+            metallb_step(cluster),
+            Action::ConfigureMetallb {
+                cluster: cluster.clone(),
+            },
+            Duration::from_secs(3),
+        )
+        .after([start.clone()]),
+    ];
+    if !workloads.namespaces.is_empty() {
+        steps.push(
+            Step::new(
+                namespaces_step(cluster),
+                Action::Namespaces {
+                    context: cluster.context().to_string(),
+                    names: workloads.namespaces.clone(),
+                },
+                Duration::from_secs(2),
+            )
+            .after([start]),
+        );
+    }
+    steps
+}
+
+/// Workloads go one after the other: a later chart may need an earlier one's CRDs.
+fn workload_steps(
+    cluster: &ClusterSpec,
+    workloads: &ClusterWorkloads,
+    have_repos: bool,
+) -> Vec<Step<Action>> {
+    let context = cluster.context().to_string();
+    let mut previous = if workloads.namespaces.is_empty() {
+        metallb_step(cluster)
+    } else {
+        namespaces_step(cluster)
+    };
+    let mut steps = Vec::new();
+    for workload in &workloads.workloads {
+        let (name, action, estimate, needs_repos) = match workload {
+            Workload::Manifest(manifest) => (
+                format!("manifest {context}/{}", manifest.name),
+                Action::ApplyManifest {
+                    context: context.clone(),
+                    manifest: manifest.clone(),
+                },
+                Duration::from_secs(3),
+                false,
+            ),
+            Workload::Release(release) => (
+                format!("release {context}/{}", release.name),
+                Action::InstallRelease {
+                    context: context.clone(),
+                    release: release.clone(),
+                },
+                Duration::from_secs(60),
+                have_repos,
+            ),
+        };
+        let mut after = vec![
+            previous.clone(),
+            metallb_step(cluster),
+            CERTIFICATES.to_string(),
+        ];
+        if needs_repos {
+            after.push(HELM_REPOS.to_string());
+        }
+        after.sort();
+        after.dedup();
+        steps.push(Step::new(name.clone(), action, estimate).after(after));
+        previous = name;
+    }
+    steps
+}
