@@ -52,12 +52,7 @@ pub struct GlobalArgs {
     pub dry_run: bool,
 
     /// Folder for certificates and generated files.
-    #[arg(
-        long,
-        global = true,
-        env = "LGTM_STATE_DIR",
-        default_value = ".lgtm-state"
-    )]
+    #[arg(long, global = true, env = "LGTM_STATE_DIR", default_value = ".state")]
     pub state_dir: PathBuf,
 
     /// Kubeconfig to read the cluster contexts from (minikube writes its contexts there).
