@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DynamicObject, ListParams};
 use kube::discovery;
+use kube::error::DiscoveryError;
 use kube::{Api, Client, ResourceExt};
 
 use super::KubeError;
@@ -87,7 +88,7 @@ async fn links(client: &Client) -> Result<Option<Vec<String>>, KubeError> {
     let group = match discovery::group(client, MULTICLUSTER_GROUP).await {
         Ok(group) => group,
         // The group is unknown until linkerd-multicluster is installed.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+        Err(kube::Error::Discovery(DiscoveryError::MissingApiGroup(_))) => return Ok(None),
         Err(source) => {
             return Err(KubeError::Api {
                 action: "discover Linkerd multicluster".to_string(),
