@@ -12,7 +12,15 @@ use crate::duration::parse_duration;
 
 /// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.
 #[derive(Debug, Parser)]
-#[command(name = "deployer", version, propagate_version = true)]
+#[command(
+    name = "deployer",
+    version,
+    propagate_version = true,
+    after_help = "Each option can also be set by its environment variable: a flag wins over the variable, \
+                  the variable over the default.\n\
+                  `deployer all --dry-run` prints every step with its commands and manifests, and the \
+                  critical path against the serial sum of the steps' estimates."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -46,6 +54,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Print the plan (every command and manifest, in order) and change nothing.
     #[arg(long, global = true, env = "LGTM_DRY_RUN")]

@@ -27,7 +27,8 @@ pub struct HelmRelease {
     pub set: Vec<(String, String)>,
     pub set_file: Vec<(String, PathBuf)>,
     pub wait: bool,
-    pub timeout: Duration,
+    /// None: the deployer's --wait-timeout.
+    pub timeout: Option<Duration>,
 }
 
 impl HelmRelease {
@@ -46,7 +47,7 @@ impl HelmRelease {
             set: Vec::new(),
             set_file: Vec::new(),
             wait: true,
-            timeout: Duration::from_secs(300),
+            timeout: None,
         }
     }
 
@@ -75,7 +76,12 @@ pub fn repo_update(repos: &[HelmRepo]) -> CommandSpec {
         .timeout(Duration::from_secs(300))
 }
 
-pub fn upgrade_install(release: &HelmRelease, kube_context: &str) -> CommandSpec {
+pub fn upgrade_install(
+    release: &HelmRelease,
+    kube_context: &str,
+    default_timeout: Duration,
+) -> CommandSpec {
+    let timeout = release.timeout.unwrap_or(default_timeout);
     let mut args: Vec<String> = [
         "upgrade",
         "--install",
@@ -108,14 +114,14 @@ pub fn upgrade_install(release: &HelmRelease, kube_context: &str) -> CommandSpec
         args.push("--wait".into());
     }
     args.push("--timeout".into());
-    args.push(format_duration(release.timeout));
+    args.push(format_duration(timeout));
     CommandSpec::new(
         Tool::Helm,
         args,
         format!("install or upgrade {} in {kube_context}", release.name),
     )
     // helm's own --timeout covers the wait; this only catches a hung helm.
-    .timeout(release.timeout + Duration::from_secs(120))
+    .timeout(timeout + Duration::from_secs(120))
     .hint(format!(
         "see `helm status {} -n {} --kube-context {kube_context}` and the pods in namespace {}",
         release.name, release.namespace, release.namespace
@@ -142,8 +148,8 @@ mod tests {
             "identityTrustAnchorsPEM".into(),
             ".lgtm-state/certs/trust-anchor.crt".into(),
         ));
-        release.timeout = Duration::from_secs(600);
-        let command = upgrade_install(&release, "lgtm-central");
+        release.timeout = Some(Duration::from_secs(600));
+        let command = upgrade_install(&release, "lgtm-central", Duration::from_secs(300));
         assert_eq!(
             command.to_string(),
             "helm upgrade --install linkerd-crds linkerd/linkerd-crds --version 2026.8.3 \

@@ -9,7 +9,7 @@
 //! - [`steps`]: what each kind of step does (the engine's executor),
 //! - [`certs`]: trust anchor and issuers with rcgen,
 //! - [`tools`]: finding minikube/helm/linkerd and the one function that runs them,
-//! - [`minikube`], [`helm`]: their command lines as data,
+//! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data,
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
 //! - [`error`]: what the user sees when something fails, with help on how to fix it.
 
@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod helm;
 pub mod k8s;
+pub mod linkerd;
 pub mod minikube;
 pub mod plan;
 pub mod settings;

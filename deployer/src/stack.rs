@@ -35,6 +35,9 @@ pub struct Stack {
     pub repos: Vec<HelmRepo>,
     pub central: ClusterWorkloads,
     pub remote: ClusterWorkloads,
+    /// Link the remote to the central cluster (`deployer all` only) once both have their
+    /// workloads; needs linkerd-multicluster in both, which the stack's charts install.
+    pub link: bool,
 }
 
 impl Stack {
@@ -54,6 +57,7 @@ impl Stack {
                 namespaces: names(&["demo", "mimir", "loki", "tempo"]),
                 workloads: Vec::new(),
             },
+            link: false,
         }
     }
 }

@@ -20,6 +20,10 @@ pub enum Target {
 pub const CERTIFICATES: &str = "certificates";
 pub const HELM_REPOS: &str = "helm repos";
 
+pub fn link_step(source: &ClusterSpec, target: &ClusterSpec) -> String {
+    format!("link {} to {}", source.profile, target.profile)
+}
+
 pub fn start_step(cluster: &ClusterSpec) -> String {
     format!("start {}", cluster.profile)
 }
@@ -52,12 +56,13 @@ pub fn build_plan(
             (&settings.remote, &stack.remote),
         ],
     };
-    let needs_repos = clusters.iter().any(|(_, w)| {
+    let uses_releases = clusters.iter().any(|(_, w)| {
         w.workloads
             .iter()
             .any(|w| matches!(w, Workload::Release(_)))
     });
-    if needs_repos && !stack.repos.is_empty() {
+    let have_repos = uses_releases && !stack.repos.is_empty();
+    if have_repos {
         steps.push(Step::new(
             HELM_REPOS,
             Action::AddHelmRepos {
@@ -71,14 +76,37 @@ pub fn build_plan(
     for (cluster, workloads) in &clusters {
         steps.extend(cluster_steps(cluster, workloads));
     }
+    let mut cluster_done = Vec::new();
     for (cluster, workloads) in &clusters {
-        steps.extend(workload_steps(
-            cluster,
-            workloads,
-            needs_repos && !stack.repos.is_empty(),
-        ));
+        let added = workload_steps(cluster, workloads, have_repos);
+        cluster_done.push(match added.last() {
+            Some(last) => last.name.clone(),
+            None => infrastructure_done(cluster, workloads),
+        });
+        steps.extend(added);
+    }
+    if stack.link && target == Target::All {
+        steps.push(link_clusters(settings, cluster_done));
     }
     Plan::new(steps)
+}
+
+/// The remote links to the central cluster once both have everything else.
+fn link_clusters(settings: &Settings, cluster_done: Vec<String>) -> Step<Action> {
+    let (source, target) = (&settings.remote, &settings.central);
+    let mut after = cluster_done;
+    after.extend([metallb_step(source), metallb_step(target)]);
+    after.sort();
+    after.dedup();
+    Step::new(
+        link_step(source, target),
+        Action::LinkClusters {
+            source: source.clone(),
+            target: target.clone(),
+        },
+        Duration::from_secs(10),
+    )
+    .after(after)
 }
 
 fn cluster_steps(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> Vec<Step<Action>> {
@@ -120,6 +148,15 @@ fn cluster_steps(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> Vec<Ste
     steps
 }
 
+/// The step after which a cluster is ready for workloads.
+fn infrastructure_done(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> String {
+    if workloads.namespaces.is_empty() {
+        metallb_step(cluster)
+    } else {
+        namespaces_step(cluster)
+    }
+}
+
 /// Workloads go one after the other: a later chart may need an earlier one's CRDs.
 fn workload_steps(
     cluster: &ClusterSpec,
@@ -127,11 +164,7 @@ fn workload_steps(
     have_repos: bool,
 ) -> Vec<Step<Action>> {
     let context = cluster.context().to_string();
-    let mut previous = if workloads.namespaces.is_empty() {
-        metallb_step(cluster)
-    } else {
-        namespaces_step(cluster)
-    };
+    let mut previous = infrastructure_done(cluster, workloads);
     let mut steps = Vec::new();
     for workload in &workloads.workloads {
         let (name, action, estimate, needs_repos) = match workload {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::certs::{PemPair, issuer_common_name};
 use crate::helm;
 use crate::k8s::{FIELD_MANAGER, metallb, namespace};
+use crate::linkerd;
 use crate::minikube;
 use crate::settings::Settings;
 use crate::tools::CommandSpec;
@@ -76,8 +77,23 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
             items.push(run(helm::repo_update(repos)));
             items
         }
+        Action::LinkClusters { source, target } => vec![
+            run(minikube::ip(&target.profile)),
+            run(linkerd::link_gen(
+                target,
+                &format!("<ip of {}>", target.profile),
+            )),
+            PlannedItem::Note(format!(
+                "apply its output (server-side, field manager {FIELD_MANAGER}) to context {}",
+                source.context()
+            )),
+        ],
         Action::InstallRelease { context, release } => {
-            vec![run(helm::upgrade_install(release, context))]
+            vec![run(helm::upgrade_install(
+                release,
+                context,
+                settings.wait_timeout,
+            ))]
         }
     }
 }

@@ -44,6 +44,12 @@ pub enum Action {
         context: String,
         release: HelmRelease,
     },
+    /// `linkerd multicluster link-gen` against `target`, applied to `source`: `source` then
+    /// mirrors `target`'s exported services.
+    LinkClusters {
+        source: ClusterSpec,
+        target: ClusterSpec,
+    },
 }
 
 impl Action {
@@ -59,6 +65,7 @@ impl Action {
             Action::ConfigureMetallb { .. } => vec![Tool::Minikube],
             Action::Namespaces { .. } | Action::ApplyManifest { .. } => vec![],
             Action::AddHelmRepos { .. } | Action::InstallRelease { .. } => vec![Tool::Helm],
+            Action::LinkClusters { .. } => vec![Tool::Minikube, Tool::Linkerd],
         }
     }
 

@@ -23,7 +23,11 @@ pub async fn install(
     release: &HelmRelease,
 ) -> Result<Outcome, StepError> {
     deployer
-        .run(&helm::upgrade_install(release, context))
+        .run(&helm::upgrade_install(
+            release,
+            context,
+            deployer.settings.wait_timeout,
+        ))
         .await?;
     Ok(Outcome::Changed(format!(
         "{} {} in {}/{}",

@@ -3,7 +3,8 @@
 //! - [`certificates`]: the certificates step,
 //! - [`cluster`]: starting a minikube profile and its MetalLB pool,
 //! - [`kubernetes`]: namespaces and manifests,
-//! - [`charts`]: helm repositories and releases.
+//! - [`charts`]: helm repositories and releases,
+//! - [`link`]: linking the remote cluster to the central one.
 //!
 //! Every action is idempotent: it checks or converges, so a re-run resumes where a failed one
 //! stopped and a finished setup stays as it is.
@@ -13,6 +14,7 @@ mod charts;
 mod cluster;
 mod error;
 mod kubernetes;
+mod link;
 
 use std::sync::Mutex;
 
@@ -81,6 +83,7 @@ impl Executor for Deployer {
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await
             }
+            Action::LinkClusters { source, target } => link::link(self, source, target).await,
         }
     }
 }

@@ -326,12 +326,13 @@ fn decode(text: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -501,7 +502,7 @@ fn patch(state: &State, request: &Request, headers: &HeaderMap, body: &Bytes) ->
         .and_then(|c| c.get(&key))
         .cloned();
     let is_apply = content_type.starts_with("application/apply-patch");
-    if is_apply && request.query.get("fieldManager").is_none() {
+    if is_apply && !request.query.contains_key("fieldManager") {
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",

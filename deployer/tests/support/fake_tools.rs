@@ -24,9 +24,12 @@ case "$cmd" in
 esac
 "#;
 
+/// Records its arguments and prints `out-<tool>` when the test wrote one.
 const RECORD_ONLY: &str = r#"#!/bin/sh
 root="$(dirname "$0")/.."
-echo "$(basename "$0") $*" >> "$root/calls.log"
+tool="$(basename "$0")"
+echo "$tool $*" >> "$root/calls.log"
+if [ -f "$root/out-$tool" ]; then cat "$root/out-$tool"; fi
 "#;
 
 pub struct FakeTools {
