@@ -123,6 +123,8 @@ pub async fn run_plan<X: Executor>(
         }
     }
 
+    // Reported in plan order, whichever failed first.
+    failures.sort_by_key(|f: &StepFailure<X::Error>| plan.index_of(&f.step));
     if failures.is_empty() {
         Ok(RunSummary {
             results,
