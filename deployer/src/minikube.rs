@@ -9,7 +9,8 @@ use crate::settings::ClusterSpec;
 use crate::tools::{CommandSpec, Tool};
 
 /// The addons every cluster gets: metrics-server for `kubectl top`/HPA, metallb for LoadBalancer IPs.
-pub const ADDONS: &str = "metrics-server,metallb";
+/// Passed as one `--addons` flag each, the form minikube's addon list flag always accepts.
+pub const ADDONS: [&str; 2] = ["metrics-server", "metallb"];
 
 pub fn start(
     cluster: &ClusterSpec,
@@ -26,9 +27,9 @@ pub fn start(
         format!("--dns-domain={}", cluster.domain),
         format!("--network={network}"),
         "--container-runtime=containerd".to_string(),
-        format!("--addons={ADDONS}"),
-        "--embed-certs".to_string(),
     ];
+    args.extend(ADDONS.iter().map(|addon| format!("--addons={addon}")));
+    args.push("--embed-certs".to_string());
     if let Some(driver) = driver {
         args.push(format!("--driver={driver}"));
     }

@@ -78,7 +78,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube status -p lgtm-central -o json",
             "minikube start -p lgtm-central --cpus=6 --memory=16g \
              --dns-domain=lgtm-central.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server,metallb --embed-certs",
+             --addons=metrics-server --addons=metallb --embed-certs",
             "minikube ip -p lgtm-central",
         ]
     );
@@ -88,7 +88,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube status -p lgtm-remote -o json",
             "minikube start -p lgtm-remote --cpus=2 --memory=4g \
              --dns-domain=lgtm-remote.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server,metallb --embed-certs",
+             --addons=metrics-server --addons=metallb --embed-certs",
             "minikube ip -p lgtm-remote",
         ]
     );
