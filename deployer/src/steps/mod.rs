@@ -50,7 +50,7 @@ impl Deployer {
     }
 
     pub fn warn(&self, warning: String) {
-        tracing::warn!("{warning}");
+        tracing::debug!("{warning}");
         if let Ok(mut warnings) = self.warnings.lock() {
             warnings.push(warning);
         }
