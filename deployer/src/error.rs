@@ -55,11 +55,13 @@ impl DeployerError {
         match self {
             DeployerError::MissingTools(missing) => Some(missing.help()),
             DeployerError::StepsFailed(failed) => {
-                let mut hints: Vec<String> = failed
-                    .failures
-                    .iter()
-                    .filter_map(|f| f.error.help())
-                    .collect();
+                let mut hints: Vec<String> = Vec::new();
+                // Steps that failed for the same reason share one hint.
+                for hint in failed.failures.iter().filter_map(|f| f.error.help()) {
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
                 hints.push(
                     "every step is safe to repeat: fix the cause and run the same command again"
                         .to_string(),
