@@ -117,7 +117,8 @@ fn cluster_steps(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> Vec<Ste
             Action::StartCluster {
                 cluster: cluster.clone(),
             },
-            // Measured from the original scripts' runs: a fresh profile with its addons.
+            // Rough figures for a fresh profile with its addons; they only feed the
+            // critical-path estimate of a dry run.
             match cluster.role {
                 crate::settings::Role::Central => Duration::from_secs(150),
                 crate::settings::Role::Remote => Duration::from_secs(120),

@@ -30,14 +30,14 @@ impl Tool {
         }
     }
 
-    /// The oldest version known to have every flag the deployer passes.
+    /// The version the deployer is written and documented against; older releases may lack a flag
+    /// it passes. Shown in install hints, not checked.
     pub fn minimum_version(self) -> &'static str {
         match self {
-            // --network for a shared network, --dns-domain, the metallb addon.
             Tool::Minikube => "1.34",
-            // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 works too.
+            // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 keeps it.
             Tool::Helm => "3.16",
-            // `multicluster link-gen` exists only in recent edge releases.
+            // `multicluster link-gen` and the charts pinned by the stack (DESIGN.md section 4).
             Tool::Linkerd => "edge-26.8.3",
             Tool::Docker => "24",
             Tool::Podman => "4.9",
