@@ -6,12 +6,14 @@ use crate::certs::CertError;
 use crate::engine::{PlanError, PlanFailed};
 use crate::k8s::KubeError;
 use crate::steps::StepError;
-use crate::tools::{MissingTools, RunError};
+use crate::tools::{MissingTools, OutdatedTools, RunError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployerError {
     #[error(transparent)]
     MissingTools(#[from] MissingTools),
+    #[error(transparent)]
+    OutdatedTools(#[from] OutdatedTools),
     #[error("{}", describe_failures(.0))]
     StepsFailed(PlanFailed<StepError>),
     #[error("the plan is inconsistent: {0}")]
@@ -54,6 +56,7 @@ impl DeployerError {
     pub fn help(&self) -> Option<String> {
         match self {
             DeployerError::MissingTools(missing) => Some(missing.help()),
+            DeployerError::OutdatedTools(outdated) => Some(outdated.help()),
             DeployerError::StepsFailed(failed) => {
                 let mut hints: Vec<String> = Vec::new();
                 // Steps that failed for the same reason share one hint.

@@ -92,7 +92,11 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube ip -p lgtm-remote",
         ]
     );
-    assert_eq!(calls.len(), 6, "{calls:?}");
+    assert_eq!(
+        calls[0], "minikube version --short",
+        "versions are checked first"
+    );
+    assert_eq!(calls.len(), 7, "{calls:?}");
     // The two clusters start side by side: both starts come before either ip.
     let first_ip = calls
         .iter()
@@ -237,6 +241,25 @@ async fn missing_tools_are_reported_together_before_anything_starts() {
         "nothing started"
     );
     assert!(setup.central.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outdated_tool_is_reported_before_anything_starts() {
+    let setup = Setup::new().await;
+    setup.tools.file("minikube-version", "v1.20.0\n");
+    let output = setup.deployer(&["all"]).await;
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("error: minikube v1.20.0 is older than 1.34"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: upgrade minikube"), "{stderr}");
+    assert_eq!(setup.tools.calls(), ["minikube version --short"]);
+    assert!(
+        !setup.state.path().join("certs").exists(),
+        "nothing started"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use crate::plan::{Target, build_plan, required_tools};
 use crate::settings::Settings;
 use crate::stack::Stack;
 use crate::steps::Deployer;
-use crate::tools::Toolbox;
+use crate::tools::{Toolbox, check_versions};
 
 pub async fn deploy(
     settings: &Settings,
@@ -38,6 +38,7 @@ pub async fn deploy(
         }
     }
     let toolbox = Toolbox::find_on_path(required_tools(&plan, settings))?;
+    check_versions(&toolbox).await?;
     let deployer = Deployer::new(settings.clone(), toolbox);
     let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
         Box::new(TerminalProgress::new())

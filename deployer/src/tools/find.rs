@@ -90,6 +90,11 @@ impl Toolbox {
         Self::find(required, path.as_deref())
     }
 
+    /// The tools found, in a stable order.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.paths.keys().copied().collect()
+    }
+
     /// The path of a tool found earlier; falls back to the bare name so a tool missing from the
     /// toolbox still produces a readable spawn error rather than a panic.
     pub fn path(&self, tool: Tool) -> PathBuf {

@@ -1,13 +1,15 @@
-//! External tools: which ones exist ([`Tool`]), finding them all up front ([`Toolbox`]) and running
-//! them ([`runner`]).
+//! External tools: which ones exist ([`Tool`]), finding them all up front ([`Toolbox`]), checking
+//! their versions ([`check_versions`]) and running them ([`runner`]).
 
 mod command;
 mod find;
 pub mod runner;
+mod version;
 
 pub use command::CommandSpec;
 pub use find::{MissingTool, MissingTools, Toolbox};
 pub use runner::{CommandOutput, RunError};
+pub use version::{OutdatedTool, OutdatedTools, check_versions, is_older};
 
 /// A program the deployer calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

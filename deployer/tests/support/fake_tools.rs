@@ -21,6 +21,7 @@ case "$cmd" in
   start) sleep 0.2; touch "$root/running-$profile" ;;
   ip) cat "$root/ip-$profile" ;;
   delete) rm -f "$root/running-$profile" ;;
+  version) if [ -f "$root/minikube-version" ]; then cat "$root/minikube-version"; else echo v1.38.1; fi ;;
 esac
 "#;
 
