@@ -18,7 +18,7 @@ case "$cmd" in
       printf '{"Name":"%s","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}\n' "$profile"
       exit 7
     fi ;;
-  start) sleep 0.2; touch "$root/running-$profile" ;;
+  start) sleep 0.5; touch "$root/running-$profile" ;;
   ip) cat "$root/ip-$profile" ;;
   delete) rm -f "$root/running-$profile" ;;
   version) if [ -f "$root/minikube-version" ]; then cat "$root/minikube-version"; else echo v1.38.1; fi ;;
