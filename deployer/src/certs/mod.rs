@@ -1,8 +1,8 @@
 //! Linkerd certificates: one trust anchor shared by both clusters and one issuer per cluster.
 //!
-//! - [`generate`] makes new ones with rcgen,
-//! - [`inspect`] reads existing files to decide whether they can be kept,
-//! - [`files`] writes PEM files (keys 0600),
+//! - `generate.rs` makes new ones with rcgen,
+//! - `inspect.rs` reads existing files to decide whether they can be kept,
+//! - `files.rs` writes PEM files (keys 0600),
 //! - this file holds the policy: keep what is valid, never replace the anchor without `force`.
 
 mod files;

@@ -1,10 +1,10 @@
 //! Carrying out the plan's actions: [`Deployer`] is the engine's executor.
 //!
-//! - [`certificates`]: the certificates step,
-//! - [`cluster`]: starting a minikube profile and its MetalLB pool,
-//! - [`kubernetes`]: namespaces and manifests,
-//! - [`charts`]: helm repositories and releases,
-//! - [`link`]: linking the remote cluster to the central one.
+//! - `certificates.rs`: the certificates step,
+//! - `cluster.rs`: starting a minikube profile and its MetalLB pool,
+//! - `kubernetes.rs`: namespaces and manifests,
+//! - `charts.rs`: helm repositories and releases,
+//! - `link.rs`: linking the remote cluster to the central one.
 //!
 //! Every action is idempotent: it checks or converges, so a re-run resumes where a failed one
 //! stopped and a finished setup stays as it is.
