@@ -1,0 +1,147 @@
+//! Command line: every option is a flag, an environment variable and a default, in that order of
+//! precedence. clap resolves all three here, once; the rest of the crate only sees [`Settings`].
+//!
+//! [`Settings`]: crate::settings::Settings
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+/// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.
+#[derive(Debug, Parser)]
+#[command(
+    name = "deployer",
+    version,
+    propagate_version = true,
+    after_help = "Each option can also be set by its environment variable: a flag wins over the variable, \
+                  the variable over the default.\n\
+                  `deployer all --dry-run` prints every step with its commands and manifests, and the \
+                  critical path against the serial sum of the steps' estimates."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the Linkerd trust anchor and one issuer per cluster in the state folder.
+    Certs {
+        /// Replace an existing trust anchor (breaks a running mesh until every cluster is redeployed).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Certificates and the central cluster.
+    Central,
+    /// Certificates and the remote cluster.
+    Remote,
+    /// Everything: certificates and both clusters, side by side.
+    All,
+    /// Show per cluster: profile, nodes, pods not ready, LoadBalancer IPs, the link and mirrored services.
+    Status,
+    /// Delete both minikube profiles (the certificates are kept).
+    Destroy {
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Print the plan (every command and manifest, in order) and change nothing.
+    #[arg(long, global = true, env = "LGTM_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Folder for certificates and generated files.
+    #[arg(long, global = true, env = "LGTM_STATE_DIR", default_value = ".state")]
+    pub state_dir: PathBuf,
+
+    /// Kubeconfig to read the cluster contexts from (minikube writes its contexts there).
+    #[arg(long, global = true, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// minikube profile (and kube context) of the central cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_CENTRAL_PROFILE",
+        default_value = "lgtm-central"
+    )]
+    pub central_profile: String,
+
+    /// minikube profile (and kube context) of the remote cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_REMOTE_PROFILE",
+        default_value = "lgtm-remote"
+    )]
+    pub remote_profile: String,
+
+    /// Cluster DNS domain of the central cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_CENTRAL_DOMAIN",
+        default_value = "lgtm-central.cluster.local"
+    )]
+    pub central_domain: String,
+
+    /// Cluster DNS domain of the remote cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_REMOTE_DOMAIN",
+        default_value = "lgtm-remote.cluster.local"
+    )]
+    pub remote_domain: String,
+
+    /// CPUs of the central cluster.
+    #[arg(long, global = true, env = "LGTM_CENTRAL_CPUS", default_value_t = 6)]
+    pub central_cpus: u16,
+
+    /// Memory of the central cluster, in minikube's syntax (e.g. 16g, 8192m).
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_CENTRAL_MEMORY",
+        default_value = "16g"
+    )]
+    pub central_memory: String,
+
+    /// CPUs of the remote cluster.
+    #[arg(long, global = true, env = "LGTM_REMOTE_CPUS", default_value_t = 2)]
+    pub remote_cpus: u16,
+
+    /// Memory of the remote cluster, in minikube's syntax (e.g. 4g, 4096m).
+    #[arg(long, global = true, env = "LGTM_REMOTE_MEMORY", default_value = "4g")]
+    pub remote_memory: String,
+
+    /// minikube driver (docker, podman, kvm2, qemu, ...); unset lets minikube choose.
+    #[arg(long, global = true, env = "LGTM_DRIVER")]
+    pub driver: Option<String>,
+
+    /// minikube network both clusters join, so each reaches the other's gateway and pool.
+    #[arg(long, global = true, env = "LGTM_NETWORK", default_value = "lgtm")]
+    pub network: String,
+
+    /// Longest time one `minikube start` may take (e.g. 900s, 15m).
+    #[arg(long, global = true, env = "LGTM_START_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+
+    /// Longest time to wait for a rollout or a LoadBalancer IP (also helm --timeout).
+    #[arg(long, global = true, env = "LGTM_WAIT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+
+    /// Log every external command and API call (also RUST_LOG).
+    #[arg(long, short = 'v', global = true, env = "LGTM_VERBOSE")]
+    pub verbose: bool,
+}

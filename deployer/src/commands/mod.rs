@@ -1,0 +1,25 @@
+//! One file per command; [`run`] dispatches.
+
+mod deploy;
+mod destroy;
+mod status;
+
+use crate::cli::{Cli, Command};
+use crate::error::DeployerError;
+use crate::plan::Target;
+use crate::settings::Settings;
+
+pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
+    let settings = Settings::from_args(&cli.global);
+    let dry_run = cli.global.dry_run;
+    match &cli.command {
+        Command::Certs { force } => {
+            deploy::deploy(&settings, Target::Certs { force: *force }, "certs", dry_run).await
+        }
+        Command::Central => deploy::deploy(&settings, Target::Central, "central", dry_run).await,
+        Command::Remote => deploy::deploy(&settings, Target::Remote, "remote", dry_run).await,
+        Command::All => deploy::deploy(&settings, Target::All, "all", dry_run).await,
+        Command::Status => status::status(&settings, dry_run).await,
+        Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
+    }
+}

@@ -1,0 +1,102 @@
+//! Errors as the user sees them: what failed, and a `help` line on how to fix it.
+
+use std::fmt;
+
+use crate::certs::CertError;
+use crate::engine::{PlanError, PlanFailed};
+use crate::k8s::KubeError;
+use crate::steps::StepError;
+use crate::tools::{MissingTools, OutdatedTools, RunError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployerError {
+    #[error(transparent)]
+    MissingTools(#[from] MissingTools),
+    #[error(transparent)]
+    OutdatedTools(#[from] OutdatedTools),
+    #[error("{}", describe_failures(.0))]
+    StepsFailed(PlanFailed<StepError>),
+    #[error("the plan is inconsistent: {0}")]
+    Plan(#[from] PlanError),
+    #[error("{path} is missing; the plan needs it")]
+    MissingInput { path: std::path::PathBuf },
+    #[error(transparent)]
+    Certs(#[from] CertError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Command(#[from] RunError),
+    #[error("not confirmed; nothing was deleted")]
+    NotConfirmed,
+    #[error("cannot ask for confirmation: {0}")]
+    Prompt(#[source] std::io::Error),
+}
+
+fn describe_failures(failed: &PlanFailed<StepError>) -> String {
+    let mut text = String::new();
+    for (i, failure) in failed.failures.iter().enumerate() {
+        if i > 0 {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!(
+            "step `{}` failed: {}",
+            failure.step, failure.error
+        ));
+    }
+    if !failed.not_started.is_empty() {
+        text.push_str(&format!(
+            "\n\nnot started: {}",
+            failed.not_started.join(", ")
+        ));
+    }
+    text
+}
+
+impl DeployerError {
+    pub fn help(&self) -> Option<String> {
+        match self {
+            DeployerError::MissingTools(missing) => Some(missing.help()),
+            DeployerError::OutdatedTools(outdated) => Some(outdated.help()),
+            DeployerError::StepsFailed(failed) => {
+                let mut hints: Vec<String> = Vec::new();
+                // Steps that failed for the same reason share one hint.
+                for hint in failed.failures.iter().filter_map(|f| f.error.help()) {
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
+                hints.push(
+                    "every step is safe to repeat: fix the cause and run the same command again"
+                        .to_string(),
+                );
+                Some(hints.join("\n"))
+            }
+            DeployerError::Plan(_) => {
+                Some("this is a bug in the deployer's stack definition".into())
+            }
+            DeployerError::MissingInput { .. } => {
+                Some("run the deployer from the repository root, where manifests/ is".into())
+            }
+            DeployerError::Certs(e) => Some(e.help()),
+            DeployerError::Kube(e) => e.help().map(str::to_string),
+            DeployerError::Command(e) => e.hint().map(str::to_string),
+            DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
+            DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
+        }
+    }
+}
+
+/// `error: ...` then `help: ...`, the way the binary prints a failure.
+pub struct Report<'a>(pub &'a DeployerError);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.0)?;
+        if let Some(help) = self.0.help() {
+            for line in help.lines() {
+                write!(f, "\nhelp: {line}")?;
+            }
+        }
+        Ok(())
+    }
+}

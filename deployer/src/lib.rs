@@ -1,0 +1,38 @@
+//! The deployer: makes the Linkerd certificates and sets up the LGTM PoC's two minikube clusters.
+//!
+//! Where things are:
+//! - [`cli`]: flags, environment variables and defaults (one place); [`settings`]: the result,
+//! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `destroy`),
+//! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
+//! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data,
+//! - [`engine`]: runs a plan's steps, independent ones concurrently, with progress,
+//! - [`steps`]: what each kind of step does (the engine's executor),
+//! - [`certs`]: trust anchor and issuers with rcgen,
+//! - [`tools`]: finding minikube/helm/linkerd and the one function that runs them,
+//! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data,
+//! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
+//! - [`error`]: what the user sees when something fails, with help on how to fix it.
+
+pub mod certs;
+pub mod cli;
+pub mod commands;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod helm;
+pub mod k8s;
+pub mod linkerd;
+pub mod minikube;
+pub mod plan;
+pub mod settings;
+pub mod stack;
+pub mod steps;
+pub mod tools;
+
+pub use cli::Cli;
+pub use error::{DeployerError, Report};
+
+/// Runs the command the user gave.
+pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
+    commands::run(cli).await
+}

@@ -1,0 +1,193 @@
+//! The dry run: every step with every command and manifest it would run or apply, in order,
+//! built by the same functions the real run uses.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::certs::{PemPair, issuer_common_name};
+use crate::helm;
+use crate::k8s::{FIELD_MANAGER, metallb, namespace};
+use crate::linkerd;
+use crate::minikube;
+use crate::settings::Settings;
+use crate::tools::CommandSpec;
+
+use super::{Action, DeployPlan};
+
+/// One thing a step does.
+#[derive(Debug, Clone)]
+pub enum PlannedItem {
+    Command {
+        command: CommandSpec,
+        /// When the command runs only under a condition.
+        only: Option<String>,
+    },
+    Manifest {
+        context: String,
+        yaml: String,
+    },
+    Note(String),
+}
+
+pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
+    let run = |command: CommandSpec| PlannedItem::Command {
+        command,
+        only: None,
+    };
+    match action {
+        Action::Certificates { force } => certificate_items(settings, *force),
+        Action::StartCluster { cluster } => vec![
+            run(minikube::status(&cluster.profile)),
+            PlannedItem::Command {
+                command: minikube::start(
+                    cluster,
+                    settings.driver.as_deref(),
+                    &settings.network,
+                    settings.start_timeout,
+                ),
+                only: Some(format!("only when {} is not running", cluster.profile)),
+            },
+        ],
+        Action::ConfigureMetallb { cluster } => {
+            let (from, to) = cluster.role.pool_octets();
+            let addresses = format!("<node network>.{from}-<node network>.{to}");
+            vec![
+                run(minikube::ip(&cluster.profile)),
+                PlannedItem::Manifest {
+                    context: cluster.context().to_string(),
+                    yaml: to_yaml(&metallb::config_map(&addresses)),
+                },
+            ]
+        }
+        Action::Namespaces { context, names } => names
+            .iter()
+            .map(|name| PlannedItem::Manifest {
+                context: context.clone(),
+                yaml: to_yaml(&namespace::meshed_namespace(name)),
+            })
+            .collect(),
+        Action::ApplyManifest { context, manifest } => vec![PlannedItem::Manifest {
+            context: context.clone(),
+            yaml: std::fs::read_to_string(&manifest.path)
+                .unwrap_or_else(|e| format!("# cannot read {}: {e}\n", manifest.path.display())),
+        }],
+        Action::AddHelmRepos { repos } => {
+            let mut items: Vec<PlannedItem> =
+                repos.iter().map(|r| run(helm::repo_add(r))).collect();
+            items.push(run(helm::repo_update(repos)));
+            items
+        }
+        Action::LinkClusters { source, target } => vec![
+            run(minikube::ip(&target.profile)),
+            run(linkerd::link_gen(
+                target,
+                &format!("<ip of {}>", target.profile),
+            )),
+            PlannedItem::Note(format!(
+                "apply its output (server-side, field manager {FIELD_MANAGER}) to context {}",
+                source.context()
+            )),
+        ],
+        Action::InstallRelease { context, release } => {
+            vec![run(helm::upgrade_install(
+                release,
+                context,
+                settings.wait_timeout,
+            ))]
+        }
+    }
+}
+
+fn certificate_items(settings: &Settings, force: bool) -> Vec<PlannedItem> {
+    let dir = settings.certs_dir();
+    let anchor = PemPair::anchor(&dir);
+    let mut items = vec![PlannedItem::Note(format!(
+        "trust anchor {} + {} (CN root.linkerd.cluster.local, ECDSA P-256, CA pathlen 1){}",
+        anchor.cert.display(),
+        anchor.key.display(),
+        if force {
+            ", replaced (--force)"
+        } else {
+            ", kept when it exists"
+        }
+    ))];
+    for cluster in settings.clusters() {
+        let pair = PemPair::issuer(&dir, &cluster.profile);
+        items.push(PlannedItem::Note(format!(
+            "issuer {} + {} (CN {}, CA pathlen 0), kept when valid",
+            pair.cert.display(),
+            pair.key.display(),
+            issuer_common_name(&cluster.domain)
+        )));
+    }
+    items
+}
+
+fn to_yaml<T: serde::Serialize>(object: &T) -> String {
+    serde_saphyr::to_string(object).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+}
+
+/// The full dry-run text.
+pub fn render_plan(plan: &DeployPlan, settings: &Settings, title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for `deployer {title}` ({} steps):",
+        plan.steps().len()
+    );
+    for (number, step) in plan.steps().iter().enumerate() {
+        let _ = writeln!(out);
+        let _ = write!(out, "{}. {}", number + 1, step.name);
+        if !step.depends_on.is_empty() {
+            let _ = write!(out, "  (after: {})", step.depends_on.join(", "));
+        }
+        let _ = writeln!(out);
+        for item in planned_items(&step.action, settings) {
+            render_item(&mut out, &item);
+        }
+    }
+    let _ = writeln!(out);
+    let critical = plan.critical_path();
+    let _ = writeln!(
+        out,
+        "Estimate: {} one step after another (like the original scripts), {} with independent steps side by side",
+        human(plan.serial_estimate()),
+        human(critical.total)
+    );
+    let _ = writeln!(out, "Critical path: {}", critical.steps.join(" -> "));
+    out
+}
+
+fn render_item(out: &mut String, item: &PlannedItem) {
+    match item {
+        PlannedItem::Command { command, only } => {
+            let _ = write!(out, "   $ {command}");
+            if let Some(only) = only {
+                let _ = write!(out, "    # {only}");
+            }
+            let _ = writeln!(out);
+        }
+        PlannedItem::Manifest { context, yaml } => {
+            let _ = writeln!(
+                out,
+                "   apply (server-side, field manager {FIELD_MANAGER}) to context {context}:"
+            );
+            let _ = writeln!(out, "     ---");
+            for line in yaml.lines() {
+                let _ = writeln!(out, "     {line}");
+            }
+        }
+        PlannedItem::Note(note) => {
+            let _ = writeln!(out, "   - {note}");
+        }
+    }
+}
+
+fn human(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 60 {
+        format!("{}m {:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds}s")
+    }
+}

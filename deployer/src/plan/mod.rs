@@ -1,0 +1,92 @@
+//! The deploy as data: which steps a command needs ([`build`]), what each step does ([`Action`])
+//! and how a dry run shows it ([`describe`]). Executing the actions is [`crate::steps`].
+
+pub mod build;
+pub mod describe;
+
+use std::path::PathBuf;
+
+use crate::helm::{HelmRelease, HelmRepo};
+use crate::settings::{ClusterSpec, Settings};
+use crate::stack::ManifestFile;
+use crate::tools::Tool;
+
+pub use build::{Target, build_plan};
+
+pub type DeployPlan = crate::engine::Plan<Action>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Trust anchor and issuers in the state folder.
+    Certificates {
+        force: bool,
+    },
+    /// `minikube start`, unless the profile already runs.
+    StartCluster {
+        cluster: ClusterSpec,
+    },
+    /// The MetalLB pool from the node IP.
+    ConfigureMetallb {
+        cluster: ClusterSpec,
+    },
+    Namespaces {
+        context: String,
+        names: Vec<String>,
+    },
+    ApplyManifest {
+        context: String,
+        manifest: ManifestFile,
+    },
+    AddHelmRepos {
+        repos: Vec<HelmRepo>,
+    },
+    InstallRelease {
+        context: String,
+        release: HelmRelease,
+    },
+    /// `linkerd multicluster link-gen` against `target`, applied to `source`: `source` then
+    /// mirrors `target`'s exported services.
+    LinkClusters {
+        source: ClusterSpec,
+        target: ClusterSpec,
+    },
+}
+
+impl Action {
+    /// The external tools this action calls.
+    pub fn tools(&self, settings: &Settings) -> Vec<Tool> {
+        match self {
+            Action::Certificates { .. } => vec![],
+            Action::StartCluster { .. } => {
+                let mut tools = vec![Tool::Minikube];
+                tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
+                tools
+            }
+            Action::ConfigureMetallb { .. } => vec![Tool::Minikube],
+            Action::Namespaces { .. } | Action::ApplyManifest { .. } => vec![],
+            Action::AddHelmRepos { .. } | Action::InstallRelease { .. } => vec![Tool::Helm],
+            Action::LinkClusters { .. } => vec![Tool::Minikube, Tool::Linkerd],
+        }
+    }
+
+    /// Files the action reads that must exist before anything starts.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        match self {
+            Action::ApplyManifest { manifest, .. } => vec![manifest.path.clone()],
+            Action::InstallRelease { release, .. } => release.values_files.clone(),
+            _ => vec![],
+        }
+    }
+}
+
+/// Every tool the plan needs, each once, in a stable order.
+pub fn required_tools(plan: &DeployPlan, settings: &Settings) -> Vec<Tool> {
+    let mut tools: Vec<Tool> = plan
+        .steps()
+        .iter()
+        .flat_map(|s| s.action.tools(settings))
+        .collect();
+    tools.sort();
+    tools.dedup();
+    tools
+}

@@ -1,0 +1,47 @@
+use crate::certs::CertError;
+use crate::k8s::KubeError;
+use crate::minikube::NotAnIp;
+use crate::tools::RunError;
+
+/// Why a step failed; the engine adds which step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Command(#[from] RunError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Certs(#[from] CertError),
+    #[error(transparent)]
+    Minikube(#[from] NotAnIp),
+    #[error("cannot read {path}: {source}")]
+    Input {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StepError {
+    /// The external command that failed, if one did.
+    pub fn command(&self) -> Option<&str> {
+        match self {
+            StepError::Command(e) => Some(e.command()),
+            _ => None,
+        }
+    }
+
+    pub fn help(&self) -> Option<String> {
+        match self {
+            StepError::Command(e) => e.hint().map(str::to_string),
+            StepError::Kube(e) => e.help().map(str::to_string),
+            StepError::Certs(e) => Some(e.help()),
+            StepError::Minikube(_) => {
+                Some("check `minikube status` and `minikube ip` for the profile".to_string())
+            }
+            StepError::Input { .. } => {
+                Some("run the deployer from the repository root".to_string())
+            }
+        }
+    }
+}

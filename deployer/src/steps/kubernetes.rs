@@ -1,0 +1,40 @@
+use crate::engine::Outcome;
+use crate::k8s::apply::{apply_yaml, summarize};
+use crate::k8s::namespace::ensure_namespace;
+use crate::stack::ManifestFile;
+
+use super::{Deployer, StepError};
+
+pub async fn namespaces(
+    deployer: &Deployer,
+    context: &str,
+    names: &[String],
+) -> Result<Outcome, StepError> {
+    let client = deployer.clients.client(context).await?;
+    let mut applied = Vec::new();
+    for name in names {
+        applied.push(ensure_namespace(&client, name).await?);
+    }
+    Ok(outcome(&applied))
+}
+
+pub async fn manifest(
+    deployer: &Deployer,
+    context: &str,
+    manifest: &ManifestFile,
+) -> Result<Outcome, StepError> {
+    let yaml = std::fs::read_to_string(&manifest.path).map_err(|source| StepError::Input {
+        path: manifest.path.clone(),
+        source,
+    })?;
+    let client = deployer.clients.client(context).await?;
+    let applied = apply_yaml(&client, &yaml, &manifest.namespace).await?;
+    Ok(outcome(&applied))
+}
+
+fn outcome(applied: &[crate::k8s::Applied]) -> Outcome {
+    match summarize(applied) {
+        (true, detail) => Outcome::Changed(detail),
+        (false, detail) => Outcome::Unchanged(detail),
+    }
+}

@@ -1,0 +1,29 @@
+use crate::engine::Outcome;
+use crate::k8s::apply::{apply_yaml, summarize};
+use crate::settings::ClusterSpec;
+use crate::{linkerd, minikube};
+
+use super::{Deployer, StepError};
+
+/// The namespace of the Link and its credentials, for documents that name none.
+const MULTICLUSTER_NAMESPACE: &str = "linkerd-multicluster";
+
+/// link-gen prints the same objects on every run for an unchanged cluster, and server-side apply
+/// of the same objects changes nothing, so re-running the step is safe.
+pub async fn link(
+    deployer: &Deployer,
+    source: &ClusterSpec,
+    target: &ClusterSpec,
+) -> Result<Outcome, StepError> {
+    let ip = deployer.run(&minikube::ip(&target.profile)).await?;
+    let node_ip = minikube::parse_ip(&ip.stdout)?;
+    let generated = deployer
+        .run(&linkerd::link_gen(target, &node_ip.to_string()))
+        .await?;
+    let client = deployer.clients.client(source.context()).await?;
+    let applied = apply_yaml(&client, &generated.stdout, MULTICLUSTER_NAMESPACE).await?;
+    Ok(match summarize(&applied) {
+        (true, detail) => Outcome::Changed(detail),
+        (false, detail) => Outcome::Unchanged(detail),
+    })
+}

@@ -1,0 +1,79 @@
+//! External tools: which ones exist ([`Tool`]), finding them all up front ([`Toolbox`]), checking
+//! their versions ([`check_versions`]) and running them ([`runner`]).
+
+mod command;
+mod find;
+pub mod runner;
+mod version;
+
+pub use command::CommandSpec;
+pub use find::{MissingTool, MissingTools, Toolbox};
+pub use runner::{CommandOutput, RunError};
+pub use version::{OutdatedTool, OutdatedTools, check_versions, is_older};
+
+/// A program the deployer calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tool {
+    Minikube,
+    Helm,
+    Linkerd,
+    Docker,
+    Podman,
+}
+
+impl Tool {
+    pub fn program(self) -> &'static str {
+        match self {
+            Tool::Minikube => "minikube",
+            Tool::Helm => "helm",
+            Tool::Linkerd => "linkerd",
+            Tool::Docker => "docker",
+            Tool::Podman => "podman",
+        }
+    }
+
+    /// The version the deployer is written and documented against; older releases may lack a flag
+    /// it passes. Shown in install hints, not checked.
+    pub fn minimum_version(self) -> &'static str {
+        match self {
+            Tool::Minikube => "1.34",
+            // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 keeps it.
+            Tool::Helm => "3.16",
+            // `multicluster link-gen` and the charts pinned by the stack (DESIGN.md section 4).
+            Tool::Linkerd => "edge-26.8.3",
+            Tool::Docker => "24",
+            Tool::Podman => "4.9",
+        }
+    }
+
+    pub fn install_hint(self) -> &'static str {
+        match self {
+            Tool::Minikube => {
+                "see https://minikube.sigs.k8s.io/docs/start/ (or `brew install minikube`)"
+            }
+            Tool::Helm => "see https://helm.sh/docs/intro/install/ (or `brew install helm`)",
+            Tool::Linkerd => {
+                "`curl --proto '=https' -sSfL https://run.linkerd.io/install-edge | sh`, then add ~/.linkerd2/bin to PATH"
+            }
+            Tool::Docker => {
+                "install Docker Engine or Docker Desktop: https://docs.docker.com/get-docker/"
+            }
+            Tool::Podman => "see https://podman.io/docs/installation",
+        }
+    }
+
+    /// The tool a minikube driver needs, if it is one the deployer can check for.
+    pub fn for_driver(driver: &str) -> Option<Tool> {
+        match driver {
+            "docker" => Some(Tool::Docker),
+            "podman" => Some(Tool::Podman),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.program())
+    }
+}

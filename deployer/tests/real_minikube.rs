@@ -1,0 +1,68 @@
+//! Against real minikube, helm and linkerd (`cargo test -p deployer -- --ignored`). They create
+//! the two profiles (6 + 2 CPUs, 16 + 4 GiB by default; shrink with LGTM_* variables) and leave
+//! them running for inspection; `deployer destroy --yes` removes them.
+
+use std::process::{Command, Output};
+
+use deployer::k8s::Clients;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+
+fn deployer(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(args)
+        .env(
+            "LGTM_STATE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/real-minikube-state"),
+        )
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+fn minikube_ip(profile: &str) -> String {
+    let output = Command::new("minikube")
+        .args(["ip", "-p", profile])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+#[ignore = "needs minikube"]
+fn all_sets_up_both_clusters_and_a_second_run_changes_nothing() {
+    let first = deployer(&["all"]);
+    assert!(first.status.success());
+    let second = deployer(&["all"]);
+    assert!(second.status.success());
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains(" 0 of "), "{stdout}");
+
+    let status = deployer(&["status"]);
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(report.matches("profile: running").count(), 2, "{report}");
+}
+
+#[tokio::test]
+#[ignore = "needs minikube"]
+async fn the_metallb_pools_follow_minikube_ip() {
+    assert!(deployer(&["all"]).status.success());
+    let clients = Clients::new(None);
+    for (profile, first, last) in [("lgtm-central", 201, 210), ("lgtm-remote", 211, 220)] {
+        let ip = minikube_ip(profile);
+        let prefix = ip.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+        let client = clients.client(profile).await.unwrap();
+        let config_maps: Api<ConfigMap> = Api::namespaced(client, "metallb-system");
+        let config = config_maps.get("config").await.unwrap();
+        let text = config
+            .data
+            .unwrap_or_default()
+            .remove("config")
+            .unwrap_or_default();
+        assert!(
+            text.contains(&format!("{prefix}.{first}-{prefix}.{last}")),
+            "{profile}: {text}"
+        );
+    }
+}
