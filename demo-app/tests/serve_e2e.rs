@@ -419,3 +419,62 @@ async fn bad_flags_fail_fast_with_a_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cannot listen on"));
 }
+
+#[tokio::test]
+async fn standard_otel_variables_are_honoured() {
+    let sink = OtlpSink::start().await;
+    let traces_url = format!("{}/v1/traces", sink.http_endpoint());
+    let env = [
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces_url.as_str()),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-scope-orgid=tenant-a"),
+        ("OTEL_SERVICE_NAME", "links-db"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=test,k8s.cluster.name=lgtm-remote",
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let db = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &env,
+    );
+    let url = format!("http://{}/links", db.listen_addr().await);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let span = eventually("the span over HTTP", WAIT, async || {
+        sink.spans().into_iter().next()
+    })
+    .await;
+    assert_eq!(span.transport, "http");
+    assert_eq!(span.service_name, "links-db");
+    assert_eq!(span.resource["deployment.environment"], "test");
+    assert_eq!(span.resource["k8s.cluster.name"], "lgtm-remote");
+    assert_eq!(
+        span.headers.get("x-scope-orgid").map(String::as_str),
+        Some("tenant-a")
+    );
+
+    // A sampler that drops everything: no spans, but logs still carry ids.
+    let quiet_sink = OtlpSink::start().await;
+    let endpoint = quiet_sink.grpc_endpoint();
+    let off = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+    );
+    let url = format!("http://{}/links", off.listen_addr().await);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    off.wait_for_log(WAIT, |l| {
+        l["message"] == "request served" && l["trace_id"].is_string()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(quiet_sink.spans().is_empty(), "always_off samples nothing");
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# How good a load generator is `demo-app loadgen`? Against the same `demo-app serve --role db`
+# (export and request logs off), in one run:
+#   (a) maximum throughput: loadgen --rate max vs wrk vs oha, same connections and duration,
+#       as a ratio to wrk, with the CPU each generator spent per request;
+#   (b) accuracy: achieved vs target rate at 1,000 and 5,000 req/s, and the reported p99.
+#
+# Usage: tests/bench/loadgen_vs_peers.sh [seconds (10)] [connections (64)]
+# Needs: wrk (apt-get install wrk); oha (cargo install oha --locked) is optional.
+# With two or more CPUs the db runs on CPU 1 and each load generator on CPU 0.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+seconds=${1:-10}
+connections=${2:-64}
+work=$(mktemp -d)
+db_pid=""
+cleanup() { [ -n "$db_pid" ] && kill "$db_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+oha_bin=$(command -v oha || true)
+[ -n "$oha_bin" ] || echo "(oha not found: cargo install oha --locked; skipping it)"
+if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; gen_cpu="taskset -c 0"; else svc_cpu=""; gen_cpu=""; fi
+
+echo "== building (release)"
+cargo build --release --locked -q -p demo-app --bin demo-app
+bin=target/release/demo-app
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+OTEL_SDK_DISABLED=true DEMO_REQUEST_LOG=false $svc_cpu "$bin" serve --role db \
+  --listen "127.0.0.1:$port" >"$work/db.log" & db_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+url="http://127.0.0.1:$port/links?limit=20"
+
+# timed NAME CMD... : runs CMD on the generator CPU; stdout to $work/NAME.out, "user sys" CPU
+# seconds to $work/NAME.cpu
+timed() {
+  local name=$1; shift
+  { TIMEFORMAT='%U %S'; time $gen_cpu "$@" >"$work/$name.out" 2>"$work/$name.err"; } 2>"$work/$name.cpu"
+}
+cpu_us_per_req() { awk -v n="$2" '{ printf "%.1f", ($1 + $2) * 1e6 / (n > 0 ? n : 1) }' "$work/$1.cpu"; }
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+
+echo "== (a) maximum throughput against the db: ${connections} connections, ${seconds}s each"
+timed wrk wrk -t1 -c"$connections" -d"${seconds}s" --latency "$url"
+wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+wrk_n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+wrk_p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.out")
+
+if [ -n "$oha_bin" ]; then
+  timed oha "$oha_bin" -c "$connections" -z "${seconds}s" --no-tui --output-format json "$url"
+  oha_rps=$(json "$work/oha.out" "round(d['summary']['requestsPerSec'], 1)")
+  oha_n=$(json "$work/oha.out" "sum(d['statusCodeDistribution'].values())")
+  oha_p99=$(json "$work/oha.out" "'%.2fms' % (d['latencyPercentiles']['p99'] * 1e3)")
+fi
+
+export OTEL_SDK_DISABLED=true
+timed loadgen_max "$bin" loadgen --target "http://127.0.0.1:$port" --api-prefix '' --mix list=1 \
+  --rate max --connections "$connections" --duration "${seconds}s" --output json
+lg_rps=$(json "$work/loadgen_max.out" "d['rate']['achieved']")
+lg_n=$(json "$work/loadgen_max.out" "d['requests']['completed']")
+lg_p99=$(json "$work/loadgen_max.out" "'%.2fms' % d['latency_ms']['p99']")
+
+printf '%-22s %12s %10s %16s %10s\n' generator "req/s" "vs wrk" "CPU µs/request" p99
+ratio() { awk -v a="$1" -v b="$wrk_rps" 'BEGIN { printf "%.2f", a / b }'; }
+printf '%-22s %12s %10s %16s %10s\n' wrk "$wrk_rps" 1.00 "$(cpu_us_per_req wrk "$wrk_n")" "$wrk_p99"
+[ -n "$oha_bin" ] && printf '%-22s %12s %10s %16s %10s\n' oha "$oha_rps" "$(ratio "$oha_rps")" "$(cpu_us_per_req oha "$oha_n")" "$oha_p99"
+printf '%-22s %12s %10s %16s %10s\n' "loadgen --rate max" "$lg_rps" "$(ratio "$lg_rps")" "$(cpu_us_per_req loadgen_max "$lg_n")" "$lg_p99"
+echo "goal: loadgen >= 0.90 of wrk"
+
+echo "== (b) accuracy: open loop for ${seconds}s at a fixed rate"
+printf '%-10s %12s %10s %10s %10s %16s\n' target achieved "error" missed p99 "CPU µs/request"
+for rate in 1000 5000; do
+  timed "loadgen_$rate" "$bin" loadgen --target "http://127.0.0.1:$port" --api-prefix '' --mix list=1 \
+    --rate "$rate" --duration "${seconds}s" --output json
+  f="$work/loadgen_$rate.out"
+  achieved=$(json "$f" "d['rate']['achieved']")
+  printf '%-10s %12s %9s%% %10s %10s %16s\n' "$rate" "$achieved" \
+    "$(awk -v a="$achieved" -v t="$rate" 'BEGIN { printf "%+.2f", (a - t) * 100 / t }')" \
+    "$(json "$f" "d['requests']['missed']")" "$(json "$f" "'%.2fms' % d['latency_ms']['p99']")" \
+    "$(cpu_us_per_req "loadgen_$rate" "$(json "$f" "d['requests']['completed']")")"
+done
+echo "goal: achieved within 1% of target whenever the db keeps up (no missed sends)"
