@@ -8,46 +8,21 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::eventually;
 use testkit::otlp::{OtlpSink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
-use testkit::process::Proc;
+use testkit::process::{DemoPair, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
 const WAIT: Duration = Duration::from_secs(30);
 const SCHEMA: &str = include_str!("../src/loadgen/summary.schema.json");
 
-struct Pair {
-    _db: Proc,
-    app: Proc,
-    url: String,
-}
-
 /// db and app exporting spans to `sink`, with extra app flags.
-async fn start_pair(sink: &OtlpSink, app_extra: &[&str]) -> Pair {
+async fn start_pair(sink: &OtlpSink, app_extra: &[&str]) -> DemoPair {
     let endpoint = sink.grpc_endpoint();
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("DEMO_REQUEST_LOG", "false"),
     ];
-    let db = Proc::spawn(
-        "db",
-        BIN,
-        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
-        &env,
-    );
-    let db_url = format!("http://{}", db.listen_addr().await);
-    let mut args = vec![
-        "serve",
-        "--role",
-        "app",
-        "--listen",
-        "127.0.0.1:0",
-        "--db-url",
-        &db_url,
-    ];
-    args.extend(app_extra);
-    let app = Proc::spawn("app", BIN, &args, &env);
-    let url = format!("http://{}", app.listen_addr().await);
-    Pair { _db: db, app, url }
+    DemoPair::start(BIN, &env, &env, app_extra).await
 }
 
 async fn loadgen(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -110,7 +85,7 @@ async fn holds_the_rate_and_counts_every_outcome_in_a_valid_summary() {
     let out = loadgen(
         &[
             "--target",
-            &pair.url,
+            &pair.app_url,
             "--rate",
             "200",
             "--duration",
@@ -173,7 +148,7 @@ async fn a_slow_target_shows_missed_sends_and_corrected_latency() {
     let out = loadgen(
         &[
             "--target",
-            &pair.url,
+            &pair.app_url,
             "--rate",
             "100",
             "--duration",
@@ -213,7 +188,7 @@ async fn loadgen_app_and_db_spans_form_one_trace() {
     let out = loadgen(
         &[
             "--target",
-            &pair.url,
+            &pair.app_url,
             "--rate",
             "20",
             "--requests",
@@ -269,7 +244,7 @@ async fn error_ratio_above_the_maximum_exits_3() {
     let out = loadgen(
         &[
             "--target",
-            &pair.url,
+            &pair.app_url,
             "--rate",
             "100",
             "--duration",
@@ -297,7 +272,7 @@ async fn duration_zero_runs_until_sigterm_then_reports() {
         .args([
             "loadgen",
             "--target",
-            &pair.url,
+            &pair.app_url,
             "--rate",
             "50",
             "--duration",

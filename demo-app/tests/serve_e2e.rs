@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::eventually;
 use testkit::otlp::{OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
-use testkit::process::Proc;
+use testkit::process::{DemoPair, Proc};
 use testkit::prometheus::Prometheus;
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
@@ -15,44 +15,17 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A db and an app exporting to `sink` (db over HTTP/protobuf, app over gRPC, so both
 /// transports are exercised), spans flushed every 100 ms.
-struct Pair {
-    db: Proc,
-    app: Proc,
-    app_url: String,
-}
-
-async fn start_pair(sink: &OtlpSink, app_extra: &[&str]) -> Pair {
+async fn start_pair(sink: &OtlpSink, app_extra: &[&str]) -> DemoPair {
     let common = [("OTEL_BSP_SCHEDULE_DELAY", "100"), ("RUST_LOG", "info")];
-    let db_endpoint = sink.http_endpoint();
+    let (http, grpc) = (sink.http_endpoint(), sink.grpc_endpoint());
     let mut db_env = common.to_vec();
     db_env.extend([
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", db_endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
     ]);
-    let db = Proc::spawn(
-        "db",
-        BIN,
-        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
-        &db_env,
-    );
-    let db_url = format!("http://{}", db.listen_addr().await);
-
-    let app_endpoint = sink.grpc_endpoint();
     let mut app_env = common.to_vec();
-    app_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", app_endpoint.as_str()));
-    let mut args = vec![
-        "serve",
-        "--role",
-        "app",
-        "--listen",
-        "127.0.0.1:0",
-        "--db-url",
-        &db_url,
-    ];
-    args.extend(app_extra);
-    let app = Proc::spawn("app", BIN, &args, &app_env);
-    let app_url = format!("http://{}", app.listen_addr().await);
-    Pair { db, app, app_url }
+    app_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()));
+    DemoPair::start(BIN, &db_env, &app_env, app_extra).await
 }
 
 fn find<'a>(spans: &'a [ReceivedSpan], service: &str, kind: i32) -> Option<&'a ReceivedSpan> {

@@ -125,3 +125,37 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// The demo service as two processes, db and app, on port-0 sockets, the app pointed at the db.
+pub struct DemoPair {
+    pub db: Proc,
+    pub app: Proc,
+    /// `http://127.0.0.1:<port>` of the app.
+    pub app_url: String,
+}
+
+impl DemoPair {
+    /// Starts `bin serve --role db`, then `bin serve --role app` with `app_extra` flags; each
+    /// with its own extra environment.
+    pub async fn start(
+        bin: &str,
+        db_env: &[(&str, &str)],
+        app_env: &[(&str, &str)],
+        app_extra: &[&str],
+    ) -> Self {
+        let listen = ["--listen", "127.0.0.1:0"];
+        let db_args: Vec<&str> = ["serve", "--role", "db"]
+            .iter()
+            .chain(&listen)
+            .copied()
+            .collect();
+        let db = Proc::spawn("db", bin, &db_args, db_env);
+        let db_url = format!("http://{}", db.listen_addr().await);
+        let mut app_args = vec!["serve", "--role", "app", "--db-url", &db_url];
+        app_args.extend(listen);
+        app_args.extend(app_extra);
+        let app = Proc::spawn("app", bin, &app_args, app_env);
+        let app_url = format!("http://{}", app.listen_addr().await);
+        Self { db, app, app_url }
+    }
+}
