@@ -7,7 +7,7 @@
 # Prints requests/s, p50 and p99 of each and the ratio (a)/(b); then, at about 2,000 req/s for
 # 30 s with full telemetry, the spans the sink received vs the requests served.
 #
-# Usage: tests/bench/serve_overhead.sh [seconds-per-run (10)] [connections (32)]
+# Usage: tests/bench/serve_overhead.sh [seconds-per-run (10)] [connections (32)] [rounds (3)]
 # Needs: wrk (apt-get install wrk), taskset (util-linux). Services run on CPU 1, wrk and the
 # sink on CPU 0 when the machine has two or more CPUs.
 set -euo pipefail
@@ -15,6 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 duration=${1:-10}
 connections=${2:-32}
+rounds=${3:-3}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -56,22 +57,30 @@ full_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_grpc" OTEL_TRACES_
           OTEL_BSP_MAX_QUEUE_SIZE=65536 DEMO_REQUEST_LOG=true RUST_LOG=info)
 bare_env=(OTEL_SDK_DISABLED=true DEMO_REQUEST_LOG=false RUST_LOG=info)
 
-# run_wrk NAME : prints "rps p50 p99" for a max-throughput run against the app's list endpoint
+# run_wrk NAME URL : appends "rps p50 p99" of a max-throughput run against URL's list endpoint
 run_wrk() {
-  $load_cpu wrk -t1 -c"$connections" -d"${duration}s" --latency "$app_url/api/links?limit=5" >"$work/$1.wrk"
-  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$work/$1.wrk"
+  $load_cpu wrk -t1 -c"$connections" -d"${duration}s" --latency "$2/api/links?limit=5" >"$work/$1.wrk"
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$work/$1.wrk" >>"$work/$1.runs"
 }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ms() { awk '{ v = $1; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v }'; }
+col() { awk -v c="$2" '{ print $c }' "$work/$1.runs" | ms_if "$2" | median; }
+ms_if() { if [ "$1" = 1 ]; then cat; else ms; fi; }
 
-echo "== max throughput: wrk -t1 -c$connections -d${duration}s against the app (-> db)"
-start_pair full "${full_env[@]}"
-read -r full_rps full_p50 full_p99 < <(run_wrk full)
-stop_pair
-start_pair bare "${bare_env[@]}"
-read -r bare_rps bare_p50 bare_p99 < <(run_wrk bare)
-stop_pair
-printf '%-44s %12s %10s %10s\n' "variant" "req/s" "p50" "p99"
-printf '%-44s %12s %10s %10s\n' "(a) full telemetry (spans, metrics, logs)" "$full_rps" "$full_p50" "$full_p99"
-printf '%-44s %12s %10s %10s\n' "(b) export and request logs off" "$bare_rps" "$bare_p50" "$bare_p99"
+echo "== max throughput: wrk -t1 -c$connections -d${duration}s against the app (-> db),"
+echo "   (a) and (b) running side by side, measured in turns for $rounds rounds (medians)"
+start_pair full "${full_env[@]}"; full_url=$app_url; full_pids=("$db_pid" "$app_pid")
+start_pair bare "${bare_env[@]}"; bare_url=$app_url; bare_pids=("$db_pid" "$app_pid")
+for round in $(seq "$rounds"); do
+  run_wrk full "$full_url"
+  run_wrk bare "$bare_url"
+  echo "   round $round: (a) $(tail -1 "$work/full.runs" | cut -d' ' -f1)  (b) $(tail -1 "$work/bare.runs" | cut -d' ' -f1) req/s"
+done
+kill -TERM "${full_pids[@]}" "${bare_pids[@]}"; wait "${full_pids[@]}" "${bare_pids[@]}" 2>/dev/null || true
+full_rps=$(col full 1); bare_rps=$(col bare 1)
+printf '%-44s %12s %10s %10s\n' "variant" "req/s" "p50 ms" "p99 ms"
+printf '%-44s %12s %10s %10s\n' "(a) full telemetry (spans, metrics, logs)" "$full_rps" "$(col full 2)" "$(col full 3)"
+printf '%-44s %12s %10s %10s\n' "(b) export and request logs off" "$bare_rps" "$(col bare 2)" "$(col bare 3)"
 awk -v a="$full_rps" -v b="$bare_rps" 'BEGIN { printf "ratio (a)/(b): %.2f (goal >= 0.50)\n", a / b }'
 log_lines=$(wc -l <"$work/full-app.log")
 echo "request log lines written by the app in (a): $log_lines"
