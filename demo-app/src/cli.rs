@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::agent::AgentArgs;
 use crate::serve::ServeArgs;
 use crate::telemetry::TelemetryArgs;
 
@@ -28,6 +29,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the sample microservice in one role (db keeps the links, app is the user-facing API).
     #[command(after_help = "Examples:\n  \
@@ -38,6 +41,19 @@ pub enum Command {
       Toggle injection at runtime:\n  \
       curl -X PUT -H 'content-type: application/json' -d '{\"enabled\":false}' localhost:8080/chaos")]
     Serve(ServeArgs),
+
+    /// Run the telemetry agent: receive OTLP traces, relay them to Tempo with the tenant
+    /// header, and (optionally) ship Kubernetes events to Loki.
+    #[command(after_help = "Examples:\n  \
+      demo-app agent --upstream tempo-distributor.tempo.svc:4317 --tenant remote01 \\\n    \
+        --resource-attribute k8s.cluster.name=lgtm-remote\n  \
+      demo-app agent --upstream http://tempo:4318 --upstream-protocol http --tenant remote01 \\\n    \
+        --header Authorization='Bearer xyz' --overflow drop --queue-max-bytes 33554432\n  \
+      AGENT_UPSTREAM=tempo:4317 AGENT_TENANT=remote01 \\\n    \
+        AGENT_EVENTS_LOKI_URL=http://loki-gateway.loki.svc demo-app agent\n\n\
+      Self-metrics (Collector names), /healthz and /readyz on --metrics-listen (:8888):\n  \
+      curl localhost:8888/metrics | grep otelcol_")]
+    Agent(AgentArgs),
 }
 
 impl Command {
@@ -45,6 +61,7 @@ impl Command {
     pub fn default_service_name(&self) -> &'static str {
         match self {
             Command::Serve(args) => args.role.service_name(),
+            Command::Agent(_) => "demo-agent",
         }
     }
 }

@@ -6,12 +6,15 @@
 //!   ([`telemetry::logs`]), Prometheus/OpenMetrics metrics with exemplars
 //!   ([`telemetry::metrics`]), OTLP traces and W3C propagation ([`telemetry::traces`]), and the
 //!   HTTP server middleware that ties the three together per request ([`telemetry::http`]).
+//! - [`agent`]: `demo-app agent`, the per-cluster telemetry agent (OTLP relay to Tempo with the
+//!   tenant; Kubernetes events to Loki).
 //! - [`serve`]: `demo-app serve --role db|app`, the sample microservice (loadgen -> app -> db).
 //! - [`shutdown`]: SIGTERM/SIGINT as a future that subcommands take as a parameter.
 //!
 //! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
 //! tests drive the same code over real sockets.
 
+pub mod agent;
 pub mod cli;
 pub mod serve;
 pub mod shutdown;

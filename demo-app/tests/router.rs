@@ -19,6 +19,7 @@ fn args(extra: &[&str]) -> ServeArgs {
         .command
     {
         Command::Serve(a) => a,
+        other => unreachable!("parsed `serve` as {other:?}"),
     }
 }
 
