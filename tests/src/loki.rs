@@ -27,8 +27,10 @@ pub struct FakeLoki {
 impl FakeLoki {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut loki = Self::default();
-        loki.addr = Some(listener.local_addr().unwrap());
+        let loki = Self {
+            addr: Some(listener.local_addr().unwrap()),
+            ..Self::default()
+        };
         let router = axum::Router::new()
             .route("/loki/api/v1/push", axum::routing::post(push))
             .with_state(loki.clone());
