@@ -105,10 +105,21 @@ impl Agent {
 
 /// Runs the Python SDK sender; returns its JSON summary.
 fn python_send(protocol: &str, endpoint: &str, spans: usize, run_id: &str) -> Value {
+    python_send_with(protocol, endpoint, spans, run_id, &[])
+}
+
+fn python_send_with(
+    protocol: &str,
+    endpoint: &str,
+    spans: usize,
+    run_id: &str,
+    extra: &[&str],
+) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/send_spans.py");
     let out = Command::new("python3")
         .args([script, "--protocol", protocol, "--endpoint", endpoint])
         .args(["--spans", &spans.to_string(), "--run-id", run_id])
+        .args(extra)
         .output()
         .expect("python3 (pip install -r tests/python/requirements.txt; .ci/run does)");
     assert!(
@@ -258,6 +269,25 @@ fn promtool_check(text: &str) {
         "promtool check metrics failed:\n{}{}\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn gzip_compressed_requests_are_accepted_on_both_transports() {
+    let sink = OtlpSink::start().await;
+    let agent = Agent::start(&sink.grpc_endpoint(), &[]).await;
+    python_send_with("grpc", &agent.grpc.to_string(), 20, "gz", &["--gzip"]);
+    python_send_with(
+        "http",
+        &format!("http://{}", agent.http),
+        20,
+        "gz",
+        &["--gzip"],
+    );
+    wait_spans(&sink, "gz", 40).await;
+    assert_eq!(
+        agent.metric("otelcol_receiver_refused_spans_total").await,
+        0.0
     );
 }
 

@@ -3,7 +3,7 @@
 
 Used by demo-app's agent tests:
     send_spans.py --protocol grpc --endpoint 127.0.0.1:4317 --spans 50 --run-id abc
-    send_spans.py --protocol http --endpoint http://127.0.0.1:4318 --spans 50 --run-id abc
+    send_spans.py --protocol http --endpoint http://127.0.0.1:4318 --spans 50 --run-id abc --gzip
 
 Prints one JSON line: {"spans": N, "trace_ids": [...], "flushed": true}; exits 1 when the
 SDK could not export everything.
@@ -18,14 +18,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
-def exporter(protocol, endpoint):
+def exporter(protocol, endpoint, gzip):
     if protocol == "grpc":
+        from grpc import Compression
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
+        compression = Compression.Gzip if gzip else Compression.NoCompression
+        return OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10, compression=compression)
+    from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=10)
+    compression = Compression.Gzip if gzip else Compression.NoCompression
+    return OTLPSpanExporter(
+        endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=10, compression=compression
+    )
 
 
 def main():
@@ -35,6 +41,7 @@ def main():
     parser.add_argument("--spans", type=int, default=10)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--service", default="python-sender")
+    parser.add_argument("--gzip", action="store_true", help="compress requests")
     args = parser.parse_args()
 
     resource = Resource.create(
@@ -42,7 +49,9 @@ def main():
     )
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(
-        BatchSpanProcessor(exporter(args.protocol, args.endpoint), max_export_batch_size=64)
+        BatchSpanProcessor(
+            exporter(args.protocol, args.endpoint, args.gzip), max_export_batch_size=64
+        )
     )
     tracer = provider.get_tracer("send_spans")
     trace_ids = set()

@@ -15,6 +15,7 @@
 
 pub mod events;
 pub mod exporter;
+pub mod gzip;
 pub mod health;
 pub mod intake;
 pub mod loki;

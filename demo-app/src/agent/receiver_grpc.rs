@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::gzip::{GunzipError, gunzip_bounded};
 use super::intake::{Intake, IntakeError, REFUSED_RETRY_AFTER};
 use super::retry::encode_retry_info;
 
@@ -80,7 +81,11 @@ async fn export(
         )
             .into_response());
     }
-    let message = read_message(body, state.max_message_bytes)
+    let encoding = headers
+        .get("grpc-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    let message = read_message(body, encoding, state.max_message_bytes)
         .await
         .map_err(trailers_only)?;
     let request = ExportTraceServiceRequest::decode(message).map_err(|e| {
@@ -110,9 +115,13 @@ fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct == GRPC_CONTENT_TYPE || ct.starts_with("application/grpc+proto"))
 }
 
-/// Reads the one length-prefixed message of a unary call, refusing anything over the limit
-/// before buffering it.
-async fn read_message(body: Body, max_message_bytes: usize) -> Result<Bytes, GrpcError> {
+/// Reads the one length-prefixed message of a unary call (inflating it when gzip-compressed),
+/// refusing anything over the limit before buffering it.
+async fn read_message(
+    body: Body,
+    encoding: &str,
+    max_message_bytes: usize,
+) -> Result<Bytes, GrpcError> {
     let too_large = || {
         GrpcError::new(
             tonic::Code::ResourceExhausted,
@@ -136,12 +145,7 @@ async fn read_message(body: Body, max_message_bytes: usize) -> Result<Bytes, Grp
             "truncated gRPC message",
         ));
     }
-    if bytes[0] != 0 {
-        return Err(GrpcError::new(
-            tonic::Code::Unimplemented,
-            "compressed messages are not supported; send uncompressed (identity)",
-        ));
-    }
+    let compressed = bytes[0] != 0;
     let declared = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
     if declared > max_message_bytes {
         return Err(too_large());
@@ -155,7 +159,29 @@ async fn read_message(body: Body, max_message_bytes: usize) -> Result<Bytes, Grp
             ),
         ));
     }
-    Ok(bytes.slice(PREFIX_LEN..))
+    let message = bytes.slice(PREFIX_LEN..);
+    if !compressed {
+        return Ok(message);
+    }
+    if encoding == "identity" {
+        return Err(GrpcError::new(
+            tonic::Code::InvalidArgument,
+            "message flagged compressed without a grpc-encoding",
+        ));
+    }
+    if encoding != "gzip" {
+        return Err(GrpcError::new(
+            tonic::Code::Unimplemented,
+            format!("grpc-encoding {encoding:?} is not supported; use gzip or identity"),
+        ));
+    }
+    match gunzip_bounded(&message, max_message_bytes) {
+        Ok(inflated) => Ok(Bytes::from(inflated)),
+        Err(GunzipError::TooLarge { .. }) => Err(too_large()),
+        Err(e @ GunzipError::Invalid(_)) => {
+            Err(GrpcError::new(tonic::Code::InvalidArgument, e.to_string()))
+        }
+    }
 }
 
 fn grpc_headers(response: &mut Response) {
@@ -164,7 +190,10 @@ fn grpc_headers(response: &mut Response) {
         header::CONTENT_TYPE,
         HeaderValue::from_static(GRPC_CONTENT_TYPE),
     );
-    h.insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
+    h.insert(
+        "grpc-accept-encoding",
+        HeaderValue::from_static("gzip,identity"),
+    );
 }
 
 /// The success answer: one empty `ExportTraceServiceResponse`, then `grpc-status: 0`.
@@ -236,6 +265,34 @@ mod tests {
         assert_eq!(percent_encode("50% ok\né"), "50%25 ok%0A%C3%A9");
     }
 
+    async fn read_message_id(body: Body, max: usize) -> Result<Bytes, GrpcError> {
+        read_message(body, "identity", max).await
+    }
+
+    #[tokio::test]
+    async fn gzip_messages_are_inflated_within_the_limit() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&[b'x'; 100]).unwrap();
+        let gz = e.finish().unwrap();
+        let frame = || {
+            let mut b = vec![1u8];
+            b.extend_from_slice(&(gz.len() as u32).to_be_bytes());
+            b.extend_from_slice(&gz);
+            Body::from(b)
+        };
+        assert_eq!(read_message(frame(), "gzip", 100).await.unwrap().len(), 100);
+        let code = |r: Result<Bytes, GrpcError>| r.unwrap_err().code;
+        assert_eq!(
+            code(read_message(frame(), "gzip", 99).await),
+            tonic::Code::ResourceExhausted
+        );
+        assert_eq!(
+            code(read_message(frame(), "zstd", 100).await),
+            tonic::Code::Unimplemented
+        );
+    }
+
     #[tokio::test]
     async fn frames_are_checked() {
         let frame = |flag: u8, len: u32, payload: &[u8]| {
@@ -244,27 +301,30 @@ mod tests {
             b.extend_from_slice(payload);
             Body::from(b)
         };
-        let ok = read_message(frame(0, 3, b"abc"), 10).await.unwrap();
+        let ok = read_message(frame(0, 3, b"abc"), "identity", 10)
+            .await
+            .unwrap();
         assert_eq!(&ok[..], b"abc");
         let code = |r: Result<Bytes, GrpcError>| r.unwrap_err().code;
         assert_eq!(
-            code(read_message(frame(0, 20, b"abc"), 10).await),
+            code(read_message_id(frame(0, 20, b"abc"), 10).await),
             tonic::Code::ResourceExhausted
         );
         assert_eq!(
-            code(read_message(frame(0, 3, &[0; 20]), 10).await),
+            code(read_message_id(frame(0, 3, &[0; 20]), 10).await),
             tonic::Code::ResourceExhausted
         );
         assert_eq!(
-            code(read_message(frame(1, 3, b"abc"), 10).await),
-            tonic::Code::Unimplemented
+            code(read_message_id(frame(1, 3, b"abc"), 10).await),
+            tonic::Code::InvalidArgument,
+            "compressed flag without an encoding"
         );
         assert_eq!(
-            code(read_message(frame(0, 4, b"abc"), 10).await),
+            code(read_message_id(frame(0, 4, b"abc"), 10).await),
             tonic::Code::InvalidArgument
         );
         assert_eq!(
-            code(read_message(Body::from(vec![0u8, 0]), 10).await),
+            code(read_message_id(Body::from(vec![0u8, 0]), 10).await),
             tonic::Code::InvalidArgument
         );
     }

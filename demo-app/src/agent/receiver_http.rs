@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::gzip::{GunzipError, gunzip_bounded};
 use super::intake::{Intake, IntakeError, REFUSED_RETRY_AFTER};
 use crate::serve::error::{ApiError, no_route, wrong_method};
 
@@ -39,6 +40,22 @@ enum Encoding {
     Json,
 }
 
+/// True for `Content-Encoding: gzip`; an error for any other encoding but identity.
+fn gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None | Some(b"identity") => Ok(false),
+        Some(b"gzip") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "content-encoding {:?} is not supported; use gzip or none",
+                String::from_utf8_lossy(other)
+            ),
+        )),
+    }
+}
+
 fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let unsupported = |what: String| {
         ApiError::new(
@@ -47,15 +64,6 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
             what,
         )
     };
-    if let Some(ce) = headers.get(header::CONTENT_ENCODING)
-        && ce.as_bytes() != b"identity"
-    {
-        {
-            return Err(unsupported(format!(
-                "content-encoding {ce:?} is not supported; send uncompressed"
-            )));
-        }
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -76,19 +84,30 @@ async fn export(
     body: Body,
 ) -> Result<Response, Response> {
     let encoding = encoding(&headers).map_err(IntoResponse::into_response)?;
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+    let gzipped = gzipped(&headers).map_err(IntoResponse::into_response)?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "body larger than the limit of {} bytes",
+                state.max_body_bytes
+            ),
+        )
+        .into_response()
+    };
+    let mut bytes = axum::body::to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "body larger than the limit of {} bytes",
-                    state.max_body_bytes
-                ),
-            )
-            .into_response()
-        })?;
+        .map_err(|_| too_large())?;
+    if gzipped {
+        bytes = match gunzip_bounded(&bytes, state.max_body_bytes) {
+            Ok(inflated) => inflated.into(),
+            Err(GunzipError::TooLarge { .. }) => return Err(too_large()),
+            Err(e @ GunzipError::Invalid(_)) => {
+                return Err(ApiError::invalid(e.to_string()).into_response());
+            }
+        };
+    }
     let request = decode(encoding, &bytes).map_err(IntoResponse::into_response)?;
     match state.intake.accept(request, "http") {
         Ok(()) => Ok(success(encoding)),
@@ -171,10 +190,13 @@ mod tests {
             encoding(&headers("text/plain")).unwrap_err().status,
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
-        let mut gzip = headers("application/x-protobuf");
-        gzip.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let mut compressed = headers("application/x-protobuf");
+        assert!(!gzipped(&compressed).unwrap());
+        compressed.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(gzipped(&compressed).unwrap());
+        compressed.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
         assert_eq!(
-            encoding(&gzip).unwrap_err().status,
+            gzipped(&compressed).unwrap_err().status,
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
     }
