@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # How fast does `demo-app agent` relay spans, on one core, and does its memory stay bounded
 # while the upstream is down?
-#   1. Throughput: otlp_blast (as fast as it goes) -> agent (pinned to one CPU) -> otlp_count_sink
-#      for N seconds: spans/s relayed (counted by the sink), the agent's CPU (share of one
-#      core) and peak RSS.
+#   1. Throughput: otlp_blast (as fast as it goes) -> agent (pinned to one CPU) -> otlp_light_sink
+#      (counts spans without decoding them, so it costs little) for N seconds: spans/s relayed
+#      (counted by the sink), the agent's CPU (share of one core) and peak RSS.
 #   2. Outage: the sink is stopped; otlp_blast sends at a steady rate for M seconds; the
 #      agent's RSS is sampled every second (peak reported against --queue-max-bytes + 30 MiB);
 #      refused spans are counted; then the sink comes back and the queue drains.
@@ -28,9 +28,9 @@ if [ "$(nproc)" -ge 2 ]; then agent_cpu="taskset -c 1"; load_cpu="taskset -c 0";
 
 echo "== building (release)"
 cargo build --release --locked -q -p demo-app --bin demo-app
-cargo build --release --locked -q -p testkit --example otlp_count_sink --example otlp_blast
+cargo build --release --locked -q -p testkit --example otlp_light_sink --example otlp_blast
 bin=target/release/demo-app
-sink_bin=target/release/examples/otlp_count_sink
+sink_bin=target/release/examples/otlp_light_sink
 blast=target/release/examples/otlp_blast
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -143,8 +143,9 @@ pub struct QueueArgs {
     #[arg(long, env = "AGENT_BATCH_MAX_SPANS", default_value_t = 8192)]
     pub batch_max_spans: usize,
 
-    /// Most bytes in one export call.
-    #[arg(long, env = "AGENT_BATCH_MAX_BYTES", default_value_t = 4 * MIB)]
+    /// Most bytes in one export call (gRPC servers, Tempo's included, refuse messages over
+    /// 4 MiB unless told otherwise; a single larger request is still sent alone).
+    #[arg(long, env = "AGENT_BATCH_MAX_BYTES", default_value_t = 2 * MIB)]
     pub batch_max_bytes: usize,
 
     /// Send what waits once the oldest span has waited this long.
