@@ -10,6 +10,7 @@
 #
 # Usage: tests/bench/agent_throughput.sh [throughput-seconds (20)] [outage-seconds (60)]
 #        [steady spans/s during the outage (20000)] [queue bytes (67108864)]
+# Env: BLAST_SPANS_PER_REQUEST (200) and BLAST_CALLERS (8) shape the throughput sender.
 # Needs: taskset (util-linux), curl, python3. The agent runs on CPU 1, sender and sink on CPU 0
 # when the machine has two or more CPUs.
 set -euo pipefail
@@ -58,7 +59,7 @@ echo "   agent pid $agent_pid ($agent_cpu), $(nproc) CPUs on this machine, load:
 echo "== 1. throughput: as fast as possible for ${seconds}s"
 $load_cpu "$blast" "http://127.0.0.1:$agent_grpc" 2 0 >/dev/null  # warm-up: connections, allocator
 before_sink=$(sink_count); before_cpu=$(cpu_ticks $agent_pid); t0=$(date +%s.%N)
-$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$seconds" 0 200 8 >"$work/blast.json"
+$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$seconds" 0 "${BLAST_SPANS_PER_REQUEST:-200}" "${BLAST_CALLERS:-8}" >"$work/blast.json"
 for _ in $(seq 50); do [ "$(metric otelcol_exporter_queue_size)" = 0 ] && break; sleep 0.1; done
 t1=$(date +%s.%N); after_cpu=$(cpu_ticks $agent_pid); after_sink=$(sink_count)
 python3 - "$before_sink" "$after_sink" "$t0" "$t1" "$before_cpu" "$after_cpu" "$clk" "$(hwm_kib $agent_pid)" "$work/blast.json" <<'PY'
@@ -66,7 +67,7 @@ import json, sys
 b, a, t0, t1, c0, c1, clk, hwm, blast = sys.argv[1:]
 spans = int(a) - int(b); wall = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(clk)
 sent = json.load(open(blast))
-print(f"   sender: {sent['accepted_per_s']:.0f} spans/s accepted, {sent['refused_spans']} refused, {sent['request_bytes']} bytes per 200-span request")
+print(f"   sender: {sent['accepted_per_s']:.0f} spans/s accepted, {sent['refused_spans']} refused, {sent['request_bytes']} bytes per request")
 print(f"   relayed: {spans} spans in {wall:.1f}s = {spans / wall:,.0f} spans/s")
 print(f"   agent CPU: {cpu:.1f}s = {cpu / wall:.2f} cores; {spans / cpu:,.0f} spans per CPU-second")
 print(f"   agent peak RSS: {int(hwm) / 1024:.1f} MiB")
