@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::agent::AgentArgs;
 use crate::loadgen::LoadgenArgs;
 use crate::serve::ServeArgs;
 use crate::telemetry::{LogOutput, TelemetryArgs};
@@ -29,6 +30,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the sample microservice in one role (db keeps the links, app is the user-facing API).
     #[command(after_help = "Examples:\n  \
@@ -50,6 +53,19 @@ pub enum Command {
       Exit status: 0 done, 2 bad input or target unreachable, 3 error ratio above --max-error-ratio.\n\
       Logs go to stderr; stdout has the progress line (on a terminal) and the summary.")]
     Loadgen(LoadgenArgs),
+
+    /// Run the telemetry agent: receive OTLP traces, relay them to Tempo with the tenant
+    /// header, and (optionally) ship Kubernetes events to Loki.
+    #[command(after_help = "Examples:\n  \
+      demo-app agent --upstream tempo-distributor.tempo.svc:4317 --tenant remote01 \\\n    \
+        --resource-attribute k8s.cluster.name=lgtm-remote\n  \
+      demo-app agent --upstream http://tempo:4318 --upstream-protocol http --tenant remote01 \\\n    \
+        --header Authorization='Bearer xyz' --overflow drop --queue-max-bytes 33554432\n  \
+      AGENT_UPSTREAM=tempo:4317 AGENT_TENANT=remote01 \\\n    \
+        AGENT_EVENTS_LOKI_URL=http://loki-gateway.loki.svc demo-app agent\n\n\
+      Self-metrics (Collector names), /healthz and /readyz on --metrics-listen (:8888):\n  \
+      curl localhost:8888/metrics | grep otelcol_")]
+    Agent(AgentArgs),
 }
 
 impl Command {
@@ -58,6 +74,7 @@ impl Command {
         match self {
             Command::Serve(args) => args.role.service_name(),
             Command::Loadgen(_) => "demo-loadgen",
+            Command::Agent(_) => "demo-agent",
         }
     }
 
@@ -66,6 +83,7 @@ impl Command {
         match self {
             Command::Serve(_) => LogOutput::Stdout,
             Command::Loadgen(_) => LogOutput::Stderr,
+            Command::Agent(_) => LogOutput::Stdout,
         }
     }
 }

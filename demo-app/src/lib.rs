@@ -6,6 +6,8 @@
 //!   ([`telemetry::logs`]), Prometheus/OpenMetrics metrics with exemplars
 //!   ([`telemetry::metrics`]), OTLP traces and W3C propagation ([`telemetry::traces`]), and the
 //!   HTTP server middleware that ties the three together per request ([`telemetry::http`]).
+//! - [`agent`]: `demo-app agent`, the per-cluster telemetry agent (OTLP relay to Tempo with the
+//!   tenant; Kubernetes events to Loki).
 //! - [`serve`]: `demo-app serve --role db|app`, the sample microservice (loadgen -> app -> db).
 //! - [`loadgen`]: `demo-app loadgen`, the open-loop load generator (its own traces start the
 //!   trace loadgen -> app -> db).
@@ -14,6 +16,7 @@
 //! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
 //! tests drive the same code over real sockets.
 
+pub mod agent;
 pub mod cli;
 pub mod loadgen;
 pub mod serve;

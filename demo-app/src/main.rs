@@ -5,7 +5,7 @@ use clap::Parser;
 use demo_app::cli::{Cli, Command};
 use demo_app::loadgen::{self, Output};
 use demo_app::telemetry::Telemetry;
-use demo_app::{serve, shutdown};
+use demo_app::{agent, serve, shutdown};
 
 /// How long flushing spans at exit may take, after the work has drained.
 const SPAN_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -17,7 +17,11 @@ const EXIT_TOO_MANY_ERRORS: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if matches!(cli.command, Command::Agent(_)) {
+        // The agent relays spans; exporting its own would loop them back into itself.
+        cli.telemetry.otel_sdk_disabled = true;
+    }
     let telemetry = match Telemetry::init(
         &cli.telemetry,
         cli.command.default_service_name(),
@@ -40,6 +44,13 @@ async fn main() -> ExitCode {
             }
         }
         Command::Loadgen(args) => run_loadgen(args).await,
+        Command::Agent(args) => match agent::run(args, shutdown::signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "agent stopped with an error");
+                ExitCode::FAILURE
+            }
+        },
     };
     telemetry.shutdown(SPAN_FLUSH_DEADLINE);
     code

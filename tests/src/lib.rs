@@ -4,9 +4,12 @@
 //!   span it gets, with the request headers, for assertions.
 //! - [`prometheus`]: a real Prometheus server (Debian's `prometheus` binary) scraping targets,
 //!   with its HTTP API for queries and exemplars.
+//! - [`loki`]: a fake Loki push endpoint; [`kube_api`]: a fake Kubernetes API serving Events.
 //! - [`process`]: runs one of the project's binaries, collects its JSON log lines from stdout
 //!   and finds the address it listens on.
 
+pub mod kube_api;
+pub mod loki;
 pub mod otlp;
 pub mod process;
 pub mod prometheus;
@@ -30,4 +33,22 @@ pub async fn eventually<T>(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Sums every sample of a metric family in a Prometheus text exposition (all label sets), or
+/// only those whose labels contain `label` (e.g. `transport="grpc"`).
+pub fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                return None;
+            }
+            if label.is_some_and(|want| !rest.contains(want)) {
+                return None;
+            }
+            rest.rsplit(' ').next()?.parse::<f64>().ok()
+        })
+        .sum()
 }

@@ -1,9 +1,14 @@
 //! An in-test OTLP trace receiver: gRPC (`TraceService/Export`) and HTTP/protobuf
 //! (`POST /v1/traces`) on port-0 sockets, feeding one shared list of received spans.
+//!
+//! For fault tests it can answer every call with an error ([`OtlpSink::fail_with`]), and be
+//! stopped and started again on the same ports ([`OtlpSink::stop`], [`OtlpSink::restart`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -41,11 +46,28 @@ pub struct ReceivedSpan {
 pub const SPAN_KIND_SERVER: i32 = 2;
 pub const SPAN_KIND_CLIENT: i32 = 3;
 
+/// How the sink answers while failing (see [`OtlpSink::fail_with`]).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub grpc: tonic::Status,
+    pub http_status: u16,
+    /// Sent as `Retry-After` (seconds) on HTTP answers.
+    pub retry_after: Option<u64>,
+}
+
 #[derive(Clone, Default)]
 pub struct OtlpSink {
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    failure: Arc<Mutex<Option<Failure>>>,
+    calls: Arc<AtomicUsize>,
+    running: Arc<Mutex<Option<Running>>>,
+}
+
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl OtlpSink {
@@ -56,17 +78,78 @@ impl OtlpSink {
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         sink.grpc_addr = Some(grpc.local_addr().unwrap());
         sink.http_addr = Some(http.local_addr().unwrap());
-        let service = TraceServiceServer::new(sink.clone());
-        tokio::spawn(
-            tonic::transport::Server::builder()
+        sink.serve(grpc, http);
+        sink
+    }
+
+    fn serve(&self, grpc: TcpListener, http: TcpListener) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let service = TraceServiceServer::new(self.clone());
+        let mut grpc_stopped = stopped.clone();
+        let grpc_task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(grpc)),
-        );
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), async move {
+                    let _ = grpc_stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
         let router = axum::Router::new()
             .route("/v1/traces", axum::routing::post(http_export))
-            .with_state(sink.clone());
-        tokio::spawn(async move { axum::serve(http, router).await });
-        sink
+            .with_state(self.clone());
+        let mut http_stopped = stopped;
+        let http_task = tokio::spawn(async move {
+            let _ = axum::serve(http, router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        *self.running.lock().unwrap() = Some(Running {
+            stop,
+            tasks: vec![grpc_task, http_task],
+        });
+    }
+
+    /// Stops both receivers and closes their connections: the upstream is down.
+    pub async fn stop(&self) {
+        let running = self.running.lock().unwrap().take();
+        if let Some(running) = running {
+            let _ = running.stop.send(true);
+            for task in running.tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            }
+        }
+    }
+
+    /// Starts the receivers again on the same ports.
+    pub async fn restart(&self) {
+        let grpc = TcpListener::bind(self.grpc_addr.expect("started"))
+            .await
+            .unwrap();
+        let http = TcpListener::bind(self.http_addr.expect("started"))
+            .await
+            .unwrap();
+        self.serve(grpc, http);
+    }
+
+    /// Answers every export call with `failure` (nothing is recorded) until [`Self::recover`].
+    pub fn fail_with(&self, failure: Failure) {
+        *self.failure.lock().unwrap() = Some(failure);
+    }
+
+    pub fn recover(&self) {
+        *self.failure.lock().unwrap() = None;
+    }
+
+    /// Export calls received, failed ones included.
+    pub fn export_calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn current_failure(&self) -> Option<Failure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.failure.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:<port>` of the gRPC receiver.
@@ -129,6 +212,9 @@ impl TraceService for OtlpSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if let Some(failure) = self.current_failure() {
+            return Err(failure.grpc);
+        }
         let headers = request
             .metadata()
             .clone()
@@ -147,8 +233,20 @@ async fn http_export(
     axum::extract::State(sink): axum::extract::State<OtlpSink>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Vec<u8>, StatusCode> {
-    let request = ExportTraceServiceRequest::decode(body).map_err(|_| StatusCode::BAD_REQUEST)?;
+) -> Result<Vec<u8>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    if let Some(failure) = sink.current_failure() {
+        let status = StatusCode::from_u16(failure.http_status).unwrap();
+        let mut response = (status, "failing on purpose").into_response();
+        if let Some(seconds) = failure.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", seconds.to_string().parse().unwrap());
+        }
+        return Err(response);
+    }
+    let request = ExportTraceServiceRequest::decode(body)
+        .map_err(|_| StatusCode::BAD_REQUEST.into_response())?;
     let headers = headers
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))

@@ -78,7 +78,8 @@ impl Proc {
         self.logged_addr("metrics_addr").await
     }
 
-    async fn logged_addr(&self, field: &str) -> SocketAddr {
+    /// An address field (`addr`, `grpc_addr`, ...) of the `listening` log line.
+    pub async fn logged_addr(&self, field: &str) -> SocketAddr {
         let line = self
             .wait_for_log(Duration::from_secs(20), |l| l["message"] == "listening")
             .await;

@@ -1,0 +1,51 @@
+//! gzip request bodies (the OpenTelemetry Collector's and Alloy's OTLP exporters compress by
+//! default), inflated with a bound so a small "zip bomb" cannot blow up memory.
+
+use std::io::Read;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GunzipError {
+    #[error("decompressed body larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("invalid gzip data: {0}")]
+    Invalid(String),
+}
+
+/// Inflates `data`, refusing to produce more than `limit` bytes.
+pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
+    let read = flate2::read::GzDecoder::new(data)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| GunzipError::Invalid(e.to_string()))?;
+    if read > limit {
+        return Err(GunzipError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    pub fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn inflates_within_the_limit_only() {
+        let data = vec![b'a'; 10_000];
+        assert_eq!(gunzip_bounded(&gzip(&data), 10_000).unwrap(), data);
+        assert_eq!(
+            gunzip_bounded(&gzip(&data), 9_999),
+            Err(GunzipError::TooLarge { limit: 9_999 })
+        );
+        assert!(matches!(
+            gunzip_bounded(b"not gzip", 100),
+            Err(GunzipError::Invalid(_))
+        ));
+    }
+}

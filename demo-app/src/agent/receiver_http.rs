@@ -1,0 +1,225 @@
+//! The OTLP/HTTP receiver: `POST /v1/traces` with a protobuf or JSON body (OTLP's JSON
+//! mapping: hex ids, camelCase names), answered in the same encoding.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use super::gzip::{GunzipError, gunzip_bounded};
+use super::intake::{Intake, IntakeError, REFUSED_RETRY_AFTER};
+use crate::serve::error::{ApiError, no_route, wrong_method};
+
+#[derive(Clone)]
+struct HttpState {
+    intake: Arc<Intake>,
+    max_body_bytes: usize,
+}
+
+pub fn router(intake: Arc<Intake>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", axum::routing::post(export))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(HttpState {
+            intake,
+            max_body_bytes,
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// True for `Content-Encoding: gzip`; an error for any other encoding but identity.
+fn gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None | Some(b"identity") => Ok(false),
+        Some(b"gzip") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "content-encoding {:?} is not supported; use gzip or none",
+                String::from_utf8_lossy(other)
+            ),
+        )),
+    }
+}
+
+fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let unsupported = |what: String| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            what,
+        )
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(unsupported(format!(
+            "content-type {content_type:?} is not supported; use application/x-protobuf or application/json"
+        ))),
+    }
+}
+
+async fn export(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Response> {
+    let encoding = encoding(&headers).map_err(IntoResponse::into_response)?;
+    let gzipped = gzipped(&headers).map_err(IntoResponse::into_response)?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "body larger than the limit of {} bytes",
+                state.max_body_bytes
+            ),
+        )
+        .into_response()
+    };
+    let mut bytes = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| too_large())?;
+    if gzipped {
+        bytes = match gunzip_bounded(&bytes, state.max_body_bytes) {
+            Ok(inflated) => inflated.into(),
+            Err(GunzipError::TooLarge { .. }) => return Err(too_large()),
+            Err(e @ GunzipError::Invalid(_)) => {
+                return Err(ApiError::invalid(e.to_string()).into_response());
+            }
+        };
+    }
+    let request = decode(encoding, &bytes).map_err(IntoResponse::into_response)?;
+    match state.intake.accept(request, "http") {
+        Ok(()) => Ok(success(encoding)),
+        Err(e) => {
+            let retry_after = match e {
+                IntakeError::Full => REFUSED_RETRY_AFTER.as_secs(),
+                IntakeError::ShuttingDown => 1,
+            };
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            Err(response)
+        }
+    }
+}
+
+fn decode(encoding: Encoding, bytes: &[u8]) -> Result<ExportTraceServiceRequest, ApiError> {
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_protobuf",
+                format!("malformed ExportTraceServiceRequest: {e}"),
+            )
+        }),
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("malformed OTLP/JSON ExportTraceServiceRequest: {e}"),
+            )
+        }),
+    }
+}
+
+fn success(encoding: Encoding) -> Response {
+    let response = ExportTraceServiceResponse {
+        partial_success: None,
+    };
+    match encoding {
+        Encoding::Protobuf => (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            response.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn picks_the_encoding_from_the_content_type() {
+        assert_eq!(
+            encoding(&headers("application/x-protobuf")).unwrap(),
+            Encoding::Protobuf
+        );
+        assert_eq!(
+            encoding(&headers("application/json; charset=utf-8")).unwrap(),
+            Encoding::Json
+        );
+        assert_eq!(
+            encoding(&headers("text/plain")).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let mut compressed = headers("application/x-protobuf");
+        assert!(!gzipped(&compressed).unwrap());
+        compressed.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(gzipped(&compressed).unwrap());
+        compressed.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        assert_eq!(
+            gzipped(&compressed).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[test]
+    fn decodes_otlp_json() {
+        let json = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"x"}}]},
+            "scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7",
+            "name":"s","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        let r = decode(Encoding::Json, json).unwrap();
+        assert_eq!(
+            r.resource_spans[0].scope_spans[0].spans[0].span_id,
+            vec![0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+        );
+        assert_eq!(
+            decode(Encoding::Json, b"{").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            decode(Encoding::Protobuf, b"\xff\xff\xff")
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

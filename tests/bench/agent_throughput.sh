@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# How fast does `demo-app agent` relay spans, on one core, and does its memory stay bounded
+# while the upstream is down?
+#   1. Throughput: otlp_blast (as fast as it goes) -> agent (pinned to one CPU) -> otlp_light_sink
+#      (counts spans without decoding them, so it costs little) for N seconds: spans/s relayed
+#      (counted by the sink), the agent's CPU (share of one core) and peak RSS.
+#   2. Outage: the sink is stopped; otlp_blast sends at a steady rate for M seconds; the
+#      agent's RSS is sampled every second (peak reported against --queue-max-bytes + 30 MiB);
+#      refused spans are counted; then the sink comes back and the queue drains.
+#
+# Usage: tests/bench/agent_throughput.sh [throughput-seconds (20)] [outage-seconds (60)]
+#        [steady spans/s during the outage (20000)] [queue bytes (67108864)]
+# Env: BLAST_SPANS_PER_REQUEST (200) and BLAST_CALLERS (8) shape the throughput sender.
+# Needs: taskset (util-linux), curl, python3. The agent runs on CPU 1, sender and sink on CPU 0
+# when the machine has two or more CPUs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+seconds=${1:-20}
+outage=${2:-60}
+steady=${3:-20000}
+queue_bytes=${4:-67108864}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+if [ "$(nproc)" -ge 2 ]; then agent_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else agent_cpu=""; load_cpu=""; fi
+
+echo "== building (release)"
+cargo build --release --locked -q -p demo-app --bin demo-app
+cargo build --release --locked -q -p testkit --example otlp_light_sink --example otlp_blast
+bin=target/release/demo-app
+sink_bin=target/release/examples/otlp_light_sink
+blast=target/release/examples/otlp_blast
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+metric() { curl -fs "http://127.0.0.1:$agent_metrics/metrics" | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $NF} END {printf "%d", s}'; }
+
+sink_grpc=$(free_port); sink_http=$(free_port)
+start_sink() { $load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & sink_pid=$!; pids+=($sink_pid); wait_http "http://127.0.0.1:$sink_http/count"; }
+sink_count() { curl -fs "http://127.0.0.1:$sink_http/count"; }
+start_sink
+
+agent_grpc=$(free_port); agent_http=$(free_port); agent_metrics=$(free_port)
+RUST_LOG=warn $agent_cpu "$bin" agent --grpc-listen "127.0.0.1:$agent_grpc" --http-listen "127.0.0.1:$agent_http" \
+  --metrics-listen "127.0.0.1:$agent_metrics" --upstream "127.0.0.1:$sink_grpc" --tenant bench \
+  --resource-attribute k8s.cluster.name=lgtm-remote --queue-max-bytes "$queue_bytes" \
+  --queue-max-spans 10000000 --retry-max 2s >"$work/agent.log" & agent_pid=$!
+pids+=($agent_pid)
+wait_http "http://127.0.0.1:$agent_metrics/healthz"
+echo "   agent pid $agent_pid ($agent_cpu), $(nproc) CPUs on this machine, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== 1. throughput: as fast as possible for ${seconds}s"
+$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" 2 0 >/dev/null  # warm-up: connections, allocator
+before_sink=$(sink_count); before_cpu=$(cpu_ticks $agent_pid); t0=$(date +%s.%N)
+$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$seconds" 0 "${BLAST_SPANS_PER_REQUEST:-200}" "${BLAST_CALLERS:-8}" >"$work/blast.json"
+for _ in $(seq 50); do [ "$(metric otelcol_exporter_queue_size)" = 0 ] && break; sleep 0.1; done
+t1=$(date +%s.%N); after_cpu=$(cpu_ticks $agent_pid); after_sink=$(sink_count)
+python3 - "$before_sink" "$after_sink" "$t0" "$t1" "$before_cpu" "$after_cpu" "$clk" "$(hwm_kib $agent_pid)" "$work/blast.json" <<'PY'
+import json, sys
+b, a, t0, t1, c0, c1, clk, hwm, blast = sys.argv[1:]
+spans = int(a) - int(b); wall = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(clk)
+sent = json.load(open(blast))
+print(f"   sender: {sent['accepted_per_s']:.0f} spans/s accepted, {sent['refused_spans']} refused, {sent['request_bytes']} bytes per request")
+print(f"   relayed: {spans} spans in {wall:.1f}s = {spans / wall:,.0f} spans/s")
+print(f"   agent CPU: {cpu:.1f}s = {cpu / wall:.2f} cores; {spans / cpu:,.0f} spans per CPU-second")
+print(f"   agent peak RSS: {int(hwm) / 1024:.1f} MiB")
+PY
+
+echo "== 2. outage: upstream down for ${outage}s, ${steady} spans/s in"
+kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
+rss_base=$(rss_kib $agent_pid)
+$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$outage" "$steady" 100 4 >"$work/outage.json" & blast_pid=$!
+peak=0
+while kill -0 "$blast_pid" 2>/dev/null; do
+  r=$(rss_kib $agent_pid); [ "$r" -gt "$peak" ] && peak=$r; sleep 1
+done
+wait "$blast_pid" || true
+queued=$(metric otelcol_exporter_queue_size); refused=$(metric otelcol_receiver_refused_spans_total)
+python3 - "$rss_base" "$peak" "$queue_bytes" "$queued" "$refused" "$work/outage.json" "$(metric agent_exporter_queue_size_bytes)" <<'PY'
+import json, sys
+base, peak, qb, queued, refused, outage, qbytes = sys.argv[1:]
+sent = json.load(open(outage))
+limit = int(qb) / 2**20 + 30
+print(f"   sender: {sent['accepted_spans']} accepted, {sent['refused_spans']} refused (UNAVAILABLE)")
+print(f"   agent: {queued} spans / {int(qbytes) / 2**20:.1f} MiB queued, {refused} refused (self-metrics)")
+print(f"   agent RSS: {int(base) / 1024:.1f} MiB before, peak {int(peak) / 1024:.1f} MiB during; bound {limit:.0f} MiB (queue {int(qb) / 2**20:.0f} MiB + 30): {'OK' if int(peak) / 1024 <= limit else 'OVER'}")
+PY
+start_sink
+t0=$(date +%s.%N)
+for _ in $(seq 600); do [ "$(metric otelcol_exporter_queue_size)" = 0 ] && break; sleep 0.1; done
+t1=$(date +%s.%N)
+echo "   upstream back: queue drained in $(python3 -c "print(f'{$t1 - $t0:.1f}')")s; sink received $(sink_count) spans; agent sent $(metric otelcol_exporter_sent_spans_total), failed $(metric otelcol_exporter_send_failed_spans_total)"
