@@ -11,8 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::telemetry::metrics::to_prometheus_text;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabels {
     pub receiver: &'static str,
@@ -146,13 +144,11 @@ impl AgentMetrics {
 
     /// The registry as text: OpenMetrics when asked for, else the Prometheus text format.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let mut text = String::with_capacity(4096);
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("formatting into a String cannot fail");
-        if openmetrics {
-            text
-        } else {
-            to_prometheus_text(&text)
-        }
+        crate::telemetry::metrics::encode(&self.registry, openmetrics)
+    }
+
+    /// The registry, to serve it with [`crate::telemetry::metrics::router`].
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
     }
 }

@@ -35,15 +35,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderMap, StatusCode, header};
+use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{parse_duration, parse_ratio};
-use crate::telemetry::metrics::{
-    OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, wants_openmetrics,
-};
 use exporter::{ExportProtocol, Exporter, ExporterError, TENANT_HEADER};
 use health::ExportHealth;
 use intake::{Intake, Overflow};
@@ -437,26 +434,19 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
         .map_err(|source| AgentError::Bind { addr, source })
 }
 
-#[derive(Clone)]
-struct AdminState {
-    metrics: AgentMetrics,
-    health: Arc<ExportHealth>,
-}
-
 fn admin_router(metrics: AgentMetrics, health: Arc<ExportHealth>) -> Router {
     Router::new()
-        .route("/metrics", get(serve_metrics))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz).with_state(health))
+        .merge(crate::telemetry::metrics::router(metrics.registry()))
         .fallback(crate::serve::error::no_route)
-        .with_state(AdminState { metrics, health })
 }
 
-async fn readyz(State(s): State<AdminState>) -> Response {
-    match s.health.check() {
+async fn readyz(State(health): State<Arc<ExportHealth>>) -> Response {
+    match health.check() {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -464,20 +454,6 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn serve_metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    let openmetrics = wants_openmetrics(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let content_type = if openmetrics {
-        OPENMETRICS_CONTENT_TYPE
-    } else {
-        PROMETHEUS_TEXT_CONTENT_TYPE
-    };
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        s.metrics.encode(openmetrics),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

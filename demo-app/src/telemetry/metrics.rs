@@ -239,7 +239,7 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
 }
 
 /// Converts prometheus-client's OpenMetrics output to the text format 0.0.4.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
+fn to_prometheus_text(openmetrics: &str) -> String {
     let counters: Vec<&str> = openmetrics
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
