@@ -19,7 +19,7 @@ pub async fn deploy(
     dry_run: bool,
 ) -> Result<(), DeployerError> {
     let planning = Instant::now();
-    let plan = build_plan(settings, &Stack::current(), target)?;
+    let plan = build_plan(settings, &Stack::current(settings), target)?;
     if dry_run {
         print!("{}", render_plan(&plan, settings, title));
         // stderr, so the plan on stdout stays byte-for-byte stable.

@@ -15,6 +15,7 @@ pub mod health;
 pub mod labels;
 pub mod metallb;
 pub mod namespace;
+pub mod secret;
 pub mod services;
 pub mod wait;
 

@@ -178,6 +178,15 @@ fn workload_steps(
                 Duration::from_secs(3),
                 false,
             ),
+            Workload::Secret(secret) => (
+                format!("secret {context}/{}/{}", secret.namespace, secret.name),
+                Action::ApplySecret {
+                    context: context.clone(),
+                    secret: secret.clone(),
+                },
+                Duration::from_secs(1),
+                false,
+            ),
             Workload::Release(release) => (
                 format!("release {context}/{}", release.name),
                 Action::InstallRelease {

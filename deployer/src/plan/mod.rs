@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
 use crate::settings::{ClusterSpec, Settings};
-use crate::stack::ManifestFile;
+use crate::stack::{GeneratedSecret, ManifestFile};
 use crate::tools::Tool;
 
 pub use build::{Target, build_plan};
@@ -37,6 +37,11 @@ pub enum Action {
         context: String,
         manifest: ManifestFile,
     },
+    /// A Secret with credentials generated once into the state folder.
+    ApplySecret {
+        context: String,
+        secret: GeneratedSecret,
+    },
     AddHelmRepos {
         repos: Vec<HelmRepo>,
     },
@@ -63,7 +68,9 @@ impl Action {
                 tools
             }
             Action::ConfigureMetallb { .. } => vec![Tool::Minikube],
-            Action::Namespaces { .. } | Action::ApplyManifest { .. } => vec![],
+            Action::Namespaces { .. }
+            | Action::ApplyManifest { .. }
+            | Action::ApplySecret { .. } => vec![],
             Action::AddHelmRepos { .. } | Action::InstallRelease { .. } => vec![Tool::Helm],
             Action::LinkClusters { .. } => vec![Tool::Minikube, Tool::Linkerd],
         }

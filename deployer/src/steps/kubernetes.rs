@@ -1,7 +1,8 @@
 use crate::engine::Outcome;
-use crate::k8s::apply::{apply_yaml, summarize};
+use crate::k8s::apply::{apply_typed, apply_yaml, summarize};
 use crate::k8s::namespace::ensure_namespace;
-use crate::stack::ManifestFile;
+use crate::k8s::secret::generated_secret;
+use crate::stack::{GeneratedSecret, ManifestFile};
 
 use super::{Deployer, StepError};
 
@@ -30,6 +31,25 @@ pub async fn manifest(
     let client = deployer.clients.client(context).await?;
     let applied = apply_yaml(&client, &yaml, &manifest.namespace).await?;
     Ok(outcome(&applied))
+}
+
+/// Credentials are made on first use and kept in the state folder, so the Secret is the same on
+/// every run and applying it again changes nothing.
+pub async fn secret(
+    deployer: &Deployer,
+    context: &str,
+    secret: &GeneratedSecret,
+) -> Result<Outcome, StepError> {
+    let state_dir = &deployer.settings.state_dir;
+    let object = generated_secret(secret, |credential| {
+        crate::credentials::ensure(state_dir, credential).map_err(|source| StepError::Input {
+            path: crate::credentials::credentials_dir(state_dir).join(credential),
+            source,
+        })
+    })?;
+    let client = deployer.clients.client(context).await?;
+    let applied = apply_typed(&client, &object, &secret.namespace).await?;
+    Ok(outcome(&[applied]))
 }
 
 fn outcome(applied: &[crate::k8s::Applied]) -> Outcome {

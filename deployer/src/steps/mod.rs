@@ -79,6 +79,9 @@ impl Executor for Deployer {
             Action::ApplyManifest { context, manifest } => {
                 kubernetes::manifest(self, context, manifest).await
             }
+            Action::ApplySecret { context, secret } => {
+                kubernetes::secret(self, context, secret).await
+            }
             Action::AddHelmRepos { repos } => charts::add_repos(self, repos).await,
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await
