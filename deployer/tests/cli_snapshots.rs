@@ -12,6 +12,8 @@ fn deployer(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
         .env_clear()
+        // As a user runs it: from the repository root, where manifests/ is.
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .unwrap()
 }
