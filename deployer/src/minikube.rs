@@ -65,6 +65,28 @@ pub fn ip(profile: &str) -> CommandSpec {
     ))
 }
 
+/// Server-side apply of a manifest by URL with minikube's own kubectl (downloaded by minikube on
+/// first use, matching the cluster's version).
+pub fn apply_url(profile: &str, url: &str) -> CommandSpec {
+    CommandSpec::new(
+        Tool::Minikube,
+        [
+            "-p",
+            profile,
+            "kubectl",
+            "--",
+            "apply",
+            "--server-side",
+            "--field-manager=lgtm-deployer",
+            "-f",
+            url,
+        ],
+        format!("apply {url} to {profile}"),
+    )
+    .timeout(Duration::from_secs(300))
+    .hint(format!("check that {url} is reachable from this machine"))
+}
+
 pub fn delete(profile: &str) -> CommandSpec {
     CommandSpec::new(
         Tool::Minikube,

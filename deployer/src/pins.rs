@@ -10,8 +10,17 @@ pub const CHARTS_YAML: &str = include_str!("../../manifests/charts.yaml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChartPins {
+    /// Manifests published as release assets (applied by URL).
+    pub releases: Vec<ReleasePin>,
     pub repos: Vec<RepoPin>,
     pub charts: Vec<ChartPin>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReleasePin {
+    pub name: String,
+    pub version: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +47,13 @@ impl ChartPins {
             .iter()
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("chart {name} is not pinned in manifests/charts.yaml"))
+    }
+
+    pub fn manifest_release(&self, name: &str) -> &ReleasePin {
+        self.releases
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("release {name} is not pinned in manifests/charts.yaml"))
     }
 
     pub fn helm_repos(&self) -> Vec<HelmRepo> {
@@ -82,5 +98,7 @@ mod tests {
                 .chart,
             "prometheus-community/kube-prometheus-stack"
         );
+        let gateway_api = pins.manifest_release("gateway-api");
+        assert!(gateway_api.url.contains(&gateway_api.version));
     }
 }

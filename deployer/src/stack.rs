@@ -45,12 +45,21 @@ pub enum SecretValue {
     Generated(String),
 }
 
+/// A manifest published by its project as a release asset, applied by URL (server-side) with the
+/// kubectl that minikube provides, so the user installs no kubectl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteManifest {
+    pub name: String,
+    pub url: String,
+}
+
 /// One thing installed into a cluster, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
     Manifest(ManifestFile),
     Release(HelmRelease),
     Secret(GeneratedSecret),
+    Remote(RemoteManifest),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,6 +117,15 @@ impl Context<'_> {
             .values_files
             .push(values_path(cluster, &values_file_name(name)));
         release
+    }
+
+    /// The Gateway API CRDs, which Linkerd needs before linkerd-crds.
+    fn gateway_api(&self) -> Workload {
+        let pin = self.pins.manifest_release("gateway-api");
+        Workload::Remote(RemoteManifest {
+            name: format!("gateway-api-{}", pin.version),
+            url: pin.url.clone(),
+        })
     }
 
     fn manifest(&self, cluster: &ClusterSpec, name: &str, namespace: &str) -> Workload {

@@ -187,6 +187,15 @@ fn workload_steps(
                 Duration::from_secs(1),
                 false,
             ),
+            Workload::Remote(manifest) => (
+                format!("manifest {context}/{}", manifest.name),
+                Action::ApplyRemoteManifest {
+                    profile: cluster.profile.clone(),
+                    manifest: manifest.clone(),
+                },
+                Duration::from_secs(5),
+                false,
+            ),
             Workload::Release(release) => (
                 format!("release {context}/{}", release.name),
                 Action::InstallRelease {

@@ -88,6 +88,9 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 yaml,
             }]
         }
+        Action::ApplyRemoteManifest { profile, manifest } => {
+            vec![run(minikube::apply_url(profile, &manifest.url))]
+        }
         Action::AddHelmRepos { repos } => {
             let mut items: Vec<PlannedItem> =
                 repos.iter().map(|r| run(helm::repo_add(r))).collect();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
 use crate::settings::{ClusterSpec, Settings};
-use crate::stack::{GeneratedSecret, ManifestFile};
+use crate::stack::{GeneratedSecret, ManifestFile, RemoteManifest};
 use crate::tools::Tool;
 
 pub use build::{Target, build_plan};
@@ -42,6 +42,11 @@ pub enum Action {
         context: String,
         secret: GeneratedSecret,
     },
+    /// A manifest applied by URL through `minikube kubectl`.
+    ApplyRemoteManifest {
+        profile: String,
+        manifest: RemoteManifest,
+    },
     AddHelmRepos {
         repos: Vec<HelmRepo>,
     },
@@ -67,7 +72,9 @@ impl Action {
                 tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
                 tools
             }
-            Action::ConfigureMetallb { .. } => vec![Tool::Minikube],
+            Action::ConfigureMetallb { .. } | Action::ApplyRemoteManifest { .. } => {
+                vec![Tool::Minikube]
+            }
             Action::Namespaces { .. }
             | Action::ApplyManifest { .. }
             | Action::ApplySecret { .. } => vec![],

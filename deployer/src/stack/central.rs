@@ -23,6 +23,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
         .collect();
     workloads.push(grafana_admin());
     workloads.extend([
+        context.gateway_api(),
         release("linkerd-crds", "linkerd", "linkerd-crds"),
         Workload::Release(context.linkerd_control_plane(cluster)),
         release("cert-manager", "cert-manager", "cert-manager"),

@@ -23,6 +23,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
     ClusterWorkloads {
         namespaces: names(MESHED),
         workloads: vec![
+            context.gateway_api(),
             release("linkerd-crds", "linkerd", "linkerd-crds"),
             Workload::Release(context.linkerd_control_plane(cluster)),
             Workload::Release(multicluster),

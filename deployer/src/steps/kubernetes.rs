@@ -2,7 +2,7 @@ use crate::engine::Outcome;
 use crate::k8s::apply::{apply_typed, apply_yaml, summarize};
 use crate::k8s::namespace::ensure_namespace;
 use crate::k8s::secret::generated_secret;
-use crate::stack::{GeneratedSecret, ManifestFile};
+use crate::stack::{GeneratedSecret, ManifestFile, RemoteManifest};
 
 use super::{Deployer, StepError};
 
@@ -50,6 +50,27 @@ pub async fn secret(
     let client = deployer.clients.client(context).await?;
     let applied = apply_typed(&client, &object, &secret.namespace).await?;
     Ok(outcome(&[applied]))
+}
+
+/// kubectl reports each object as `serverside-applied` whether or not it changed, so the step
+/// cannot tell; it reports the objects it applied.
+pub async fn remote_manifest(
+    deployer: &Deployer,
+    profile: &str,
+    manifest: &RemoteManifest,
+) -> Result<Outcome, StepError> {
+    let output = deployer
+        .run(&crate::minikube::apply_url(profile, &manifest.url))
+        .await?;
+    let objects = output
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    Ok(Outcome::Unchanged(format!(
+        "{} applied ({objects} objects)",
+        manifest.name
+    )))
 }
 
 fn outcome(applied: &[crate::k8s::Applied]) -> Outcome {

@@ -82,6 +82,9 @@ impl Executor for Deployer {
             Action::ApplySecret { context, secret } => {
                 kubernetes::secret(self, context, secret).await
             }
+            Action::ApplyRemoteManifest { profile, manifest } => {
+                kubernetes::remote_manifest(self, profile, manifest).await
+            }
             Action::AddHelmRepos { repos } => charts::add_repos(self, repos).await,
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await
