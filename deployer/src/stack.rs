@@ -53,6 +53,36 @@ pub struct RemoteManifest {
     pub url: String,
 }
 
+/// The demo-app image, built from the repository's Dockerfile straight into the cluster's node
+/// (`minikube image build`), so pods run it with `imagePullPolicy: Never` and no registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBuild {
+    /// `lgtm-demo-app:<demo-app crate version>`, never `latest`.
+    pub tag: String,
+    /// The build context: the repository root.
+    pub context: PathBuf,
+}
+
+impl ImageBuild {
+    pub fn demo_app() -> Self {
+        ImageBuild {
+            tag: format!("lgtm-demo-app:{}", demo_app_version()),
+            context: PathBuf::from("."),
+        }
+    }
+}
+
+/// The demo-app crate's version, read from its Cargo.toml at compile time, so the image tag the
+/// manifests use (checked by the tests) and the one built are the same.
+pub fn demo_app_version() -> &'static str {
+    const CARGO_TOML: &str = include_str!("../../demo-app/Cargo.toml");
+    CARGO_TOML
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("demo-app/Cargo.toml has a version line")
+}
+
 /// One thing installed into a cluster, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
@@ -60,6 +90,7 @@ pub enum Workload {
     Release(HelmRelease),
     Secret(GeneratedSecret),
     Remote(RemoteManifest),
+    Image(ImageBuild),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -173,6 +173,11 @@ fn every_demo_app_image_has_the_crate_version_as_its_tag() {
         }
     }
     assert_eq!(seen, 5, "db, app, loadgen and the two agents");
+    // The deployer builds the tag the manifests run.
+    assert_eq!(
+        deployer::stack::ImageBuild::demo_app().tag,
+        format!("lgtm-demo-app:{version}")
+    );
 }
 
 #[test]

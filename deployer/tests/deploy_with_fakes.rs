@@ -56,7 +56,7 @@ async fn deployer_with_path(
 }
 
 /// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 38;
+const STEPS: usize = 40;
 const RELEASES: usize = 17;
 
 fn text(bytes: &[u8]) -> String {
@@ -88,6 +88,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube ip -p lgtm-central",
             "minikube -p lgtm-central kubectl -- apply --server-side --field-manager=lgtm-deployer \
              -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+            "minikube -p lgtm-central image build -t lgtm-demo-app:0.1.0 .",
             // The link step asks for the central node's address on the shared network.
             "minikube ip -p lgtm-central",
         ]
@@ -102,6 +103,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube ip -p lgtm-remote",
             "minikube -p lgtm-remote kubectl -- apply --server-side --field-manager=lgtm-deployer \
              -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+            "minikube -p lgtm-remote image build -t lgtm-demo-app:0.1.0 .",
         ]
     );
     assert_eq!(
@@ -109,7 +111,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         "versions are checked first"
     );
     let minikube_calls = calls.iter().filter(|c| c.starts_with("minikube")).count();
-    assert_eq!(minikube_calls, 10, "{calls:?}");
+    assert_eq!(minikube_calls, 12, "{calls:?}");
     // Every release of the stack, once per cluster it belongs to, with its pinned version.
     let installs: Vec<&String> = calls
         .iter()
@@ -188,9 +190,9 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
     let stdout = text(&output.stdout);
     assert!(
-        // All but the helm repos (local helm state), the Gateway API CRDs (kubectl cannot tell)
-        // and the link (the fake link-gen prints nothing).
-        stdout.contains(&format!("{} of {STEPS} steps changed something", STEPS - 4)),
+        // All but the helm repos (local helm state), the Gateway API CRDs and image builds
+        // (kubectl and minikube cannot tell) and the link (the fake link-gen prints nothing).
+        stdout.contains(&format!("{} of {STEPS} steps changed something", STEPS - 6)),
         "{stdout}"
     );
 }

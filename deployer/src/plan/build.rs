@@ -196,6 +196,16 @@ fn workload_steps(
                 Duration::from_secs(5),
                 false,
             ),
+            Workload::Image(image) => (
+                format!("image {context}/{}", image.tag),
+                Action::BuildImage {
+                    profile: cluster.profile.clone(),
+                    image: image.clone(),
+                },
+                // A cached rebuild; the first one takes minutes.
+                Duration::from_secs(30),
+                false,
+            ),
             Workload::Release(release) => (
                 format!("release {context}/{}", release.name),
                 Action::InstallRelease {

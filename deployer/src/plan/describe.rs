@@ -91,6 +91,11 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
         Action::ApplyRemoteManifest { profile, manifest } => {
             vec![run(minikube::apply_url(profile, &manifest.url))]
         }
+        Action::BuildImage { profile, image } => vec![run(minikube::image_build(
+            profile,
+            &image.tag,
+            &image.context,
+        ))],
         Action::AddHelmRepos { repos } => {
             let mut items: Vec<PlannedItem> =
                 repos.iter().map(|r| run(helm::repo_add(r))).collect();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
 use crate::settings::{ClusterSpec, Settings};
-use crate::stack::{GeneratedSecret, ManifestFile, RemoteManifest};
+use crate::stack::{GeneratedSecret, ImageBuild, ManifestFile, RemoteManifest};
 use crate::tools::Tool;
 
 pub use build::{Target, build_plan};
@@ -47,6 +47,11 @@ pub enum Action {
         profile: String,
         manifest: RemoteManifest,
     },
+    /// `minikube image build` into the profile's node.
+    BuildImage {
+        profile: String,
+        image: ImageBuild,
+    },
     AddHelmRepos {
         repos: Vec<HelmRepo>,
     },
@@ -72,7 +77,9 @@ impl Action {
                 tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
                 tools
             }
-            Action::ConfigureMetallb { .. } | Action::ApplyRemoteManifest { .. } => {
+            Action::ConfigureMetallb { .. }
+            | Action::ApplyRemoteManifest { .. }
+            | Action::BuildImage { .. } => {
                 vec![Tool::Minikube]
             }
             Action::Namespaces { .. }

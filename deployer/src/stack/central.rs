@@ -62,6 +62,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
         )),
         release("traefik", "traefik", "traefik"),
         context.manifest(cluster, "tls", "observability"),
+        Workload::Image(super::ImageBuild::demo_app()),
         context.manifest(cluster, "telemetry-agent", "observability"),
         release("log-shipper", "observability", "vector"),
     ]);

@@ -28,6 +28,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
             Workload::Release(context.linkerd_control_plane(cluster)),
             Workload::Release(multicluster),
             release("monitor", "observability", "kube-prometheus-stack"),
+            Workload::Image(super::ImageBuild::demo_app()),
             context.manifest(cluster, "telemetry-agent", "observability"),
             release("log-shipper", "observability", "vector"),
             context.manifest(cluster, "demo", "demo"),

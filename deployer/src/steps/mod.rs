@@ -85,6 +85,9 @@ impl Executor for Deployer {
             Action::ApplyRemoteManifest { profile, manifest } => {
                 kubernetes::remote_manifest(self, profile, manifest).await
             }
+            Action::BuildImage { profile, image } => {
+                cluster::build_image(self, profile, image).await
+            }
             Action::AddHelmRepos { repos } => charts::add_repos(self, repos).await,
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await
