@@ -83,6 +83,15 @@ pub fn demo_app_version() -> &'static str {
         .expect("demo-app/Cargo.toml has a version line")
 }
 
+/// Grafana dashboards: every `*.json` of a folder in one ConfigMap, labelled for the Grafana
+/// sidecar (kube-prometheus-stack's `grafana.sidecar.dashboards`) that loads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboards {
+    pub name: String,
+    pub namespace: String,
+    pub dir: PathBuf,
+}
+
 /// One thing installed into a cluster, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
@@ -91,6 +100,7 @@ pub enum Workload {
     Secret(GeneratedSecret),
     Remote(RemoteManifest),
     Image(ImageBuild),
+    Dashboards(Dashboards),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

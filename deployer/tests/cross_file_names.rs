@@ -257,3 +257,52 @@ fn port_named(service: &Value, name: &str) -> u64 {
         .and_then(|p| p["port"].as_u64())
         .unwrap_or_else(|| panic!("no port {name}"))
 }
+
+#[test]
+fn dashboards_are_json_and_use_only_provisioned_data_sources() {
+    let monitor = values("central", "monitor.yaml");
+    let provisioned: Vec<String> = monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uid"].as_str().unwrap().to_string())
+        .collect();
+    let files = support::repo::files_under(&manifests_dir().join("dashboards"), &["json"]);
+    assert!(!files.is_empty(), "no dashboards");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let dashboard: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
+        assert!(
+            dashboard["uid"].is_string(),
+            "{} has no uid",
+            file.display()
+        );
+        let mut used = Vec::new();
+        collect_datasource_uids(&dashboard, &mut used);
+        assert!(!used.is_empty(), "{} names no data source", file.display());
+        for uid in used {
+            assert!(
+                provisioned.contains(&uid),
+                "{}: data source {uid} is not provisioned",
+                file.display()
+            );
+        }
+    }
+}
+
+/// The `uid` of every `datasource` object in a dashboard.
+fn collect_datasource_uids(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "datasource" {
+                    found.extend(child["uid"].as_str().map(str::to_string));
+                }
+                collect_datasource_uids(child, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_datasource_uids(v, found)),
+        _ => {}
+    }
+}

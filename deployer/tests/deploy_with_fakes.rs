@@ -56,7 +56,7 @@ async fn deployer_with_path(
 }
 
 /// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 40;
+const STEPS: usize = 41;
 const RELEASES: usize = 17;
 
 fn text(bytes: &[u8]) -> String {
@@ -178,6 +178,17 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             .remote
             .get("apps/v1", "Deployment", Some("demo"), "loadgen")
             .is_some()
+    );
+    let dashboards = setup
+        .central
+        .get("v1", "ConfigMap", Some("observability"), "lgtm-dashboards")
+        .unwrap();
+    assert_eq!(dashboards["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert!(
+        dashboards["data"]["demo-app.json"]
+            .as_str()
+            .unwrap()
+            .contains("\"uid\": \"lgtm-demo-app\"")
     );
     assert!(setup.central.get("v1", "Namespace", None, "demo").is_none());
     assert!(setup.state.path().join("certs/trust-anchor.crt").exists());

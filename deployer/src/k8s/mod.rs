@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod clients;
+pub mod dashboards;
 mod error;
 pub mod health;
 pub mod labels;

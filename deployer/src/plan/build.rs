@@ -206,6 +206,15 @@ fn workload_steps(
                 Duration::from_secs(30),
                 false,
             ),
+            Workload::Dashboards(dashboards) => (
+                format!("dashboards {context}/{}", dashboards.name),
+                Action::ApplyDashboards {
+                    context: context.clone(),
+                    dashboards: dashboards.clone(),
+                },
+                Duration::from_secs(1),
+                false,
+            ),
             Workload::Release(release) => (
                 format!("release {context}/{}", release.name),
                 Action::InstallRelease {

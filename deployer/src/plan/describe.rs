@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::certs::{PemPair, issuer_common_name};
 use crate::helm;
+use crate::k8s::dashboards as k8s_dashboards;
 use crate::k8s::{FIELD_MANAGER, metallb, namespace, secret};
 use crate::linkerd;
 use crate::minikube;
@@ -96,6 +97,23 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
             &image.tag,
             &image.context,
         ))],
+        Action::ApplyDashboards {
+            context,
+            dashboards,
+        } => {
+            let files = k8s_dashboards::dashboard_files(&dashboards.dir).unwrap_or_default();
+            let described = k8s_dashboards::config_map(dashboards, &files, |file| {
+                Ok::<_, std::convert::Infallible>(format!("<contents of {}>", file.display()))
+            });
+            let yaml = match described {
+                Ok(object) => to_yaml(&object),
+                Err(never) => match never {},
+            };
+            vec![PlannedItem::Manifest {
+                context: context.clone(),
+                yaml,
+            }]
+        }
         Action::AddHelmRepos { repos } => {
             let mut items: Vec<PlannedItem> =
                 repos.iter().map(|r| run(helm::repo_add(r))).collect();

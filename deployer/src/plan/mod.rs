@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
 use crate::settings::{ClusterSpec, Settings};
-use crate::stack::{GeneratedSecret, ImageBuild, ManifestFile, RemoteManifest};
+use crate::stack::{Dashboards, GeneratedSecret, ImageBuild, ManifestFile, RemoteManifest};
 use crate::tools::Tool;
 
 pub use build::{Target, build_plan};
@@ -52,6 +52,11 @@ pub enum Action {
         profile: String,
         image: ImageBuild,
     },
+    /// The dashboards folder as one ConfigMap for Grafana's sidecar.
+    ApplyDashboards {
+        context: String,
+        dashboards: Dashboards,
+    },
     AddHelmRepos {
         repos: Vec<HelmRepo>,
     },
@@ -84,7 +89,8 @@ impl Action {
             }
             Action::Namespaces { .. }
             | Action::ApplyManifest { .. }
-            | Action::ApplySecret { .. } => vec![],
+            | Action::ApplySecret { .. }
+            | Action::ApplyDashboards { .. } => vec![],
             Action::AddHelmRepos { .. } | Action::InstallRelease { .. } => vec![Tool::Helm],
             Action::LinkClusters { .. } => vec![Tool::Minikube, Tool::Linkerd],
         }
@@ -94,6 +100,7 @@ impl Action {
     pub fn input_files(&self) -> Vec<PathBuf> {
         match self {
             Action::ApplyManifest { manifest, .. } => vec![manifest.path.clone()],
+            Action::ApplyDashboards { dashboards, .. } => vec![dashboards.dir.clone()],
             Action::InstallRelease { release, .. } => release.values_files.clone(),
             _ => vec![],
         }

@@ -62,6 +62,11 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
         )),
         release("traefik", "traefik", "traefik"),
         context.manifest(cluster, "tls", "observability"),
+        Workload::Dashboards(super::Dashboards {
+            name: "lgtm-dashboards".to_string(),
+            namespace: "observability".to_string(),
+            dir: "manifests/dashboards".into(),
+        }),
         Workload::Image(super::ImageBuild::demo_app()),
         context.manifest(cluster, "telemetry-agent", "observability"),
         release("log-shipper", "observability", "vector"),

@@ -1,8 +1,9 @@
 use crate::engine::Outcome;
 use crate::k8s::apply::{apply_typed, apply_yaml, summarize};
+use crate::k8s::dashboards::{config_map, dashboard_files};
 use crate::k8s::namespace::ensure_namespace;
 use crate::k8s::secret::generated_secret;
-use crate::stack::{GeneratedSecret, ManifestFile, RemoteManifest};
+use crate::stack::{Dashboards, GeneratedSecret, ManifestFile, RemoteManifest};
 
 use super::{Deployer, StepError};
 
@@ -71,6 +72,24 @@ pub async fn remote_manifest(
         "{} applied ({objects} objects)",
         manifest.name
     )))
+}
+
+pub async fn dashboards(
+    deployer: &Deployer,
+    context: &str,
+    dashboards: &Dashboards,
+) -> Result<Outcome, StepError> {
+    let input = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| StepError::Input { path, source }
+    };
+    let files = dashboard_files(&dashboards.dir).map_err(input(&dashboards.dir))?;
+    let object = config_map(dashboards, &files, |file| {
+        std::fs::read_to_string(file).map_err(input(file))
+    })?;
+    let client = deployer.clients.client(context).await?;
+    let applied = apply_typed(&client, &object, &dashboards.namespace).await?;
+    Ok(outcome(&[applied]))
 }
 
 fn outcome(applied: &[crate::k8s::Applied]) -> Outcome {

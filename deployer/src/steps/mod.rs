@@ -88,6 +88,10 @@ impl Executor for Deployer {
             Action::BuildImage { profile, image } => {
                 cluster::build_image(self, profile, image).await
             }
+            Action::ApplyDashboards {
+                context,
+                dashboards,
+            } => kubernetes::dashboards(self, context, dashboards).await,
             Action::AddHelmRepos { repos } => charts::add_repos(self, repos).await,
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await
