@@ -74,8 +74,20 @@ fn calls_for(calls: &[String], profile: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     let setup = Setup::new().await;
+    // What MetalLB would give the ingress that helm (faked) installs.
+    setup.central.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "traefik", "namespace": "traefik"},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 443}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "192.168.49.201"}]}}
+    }));
     let output = setup.deployer(&["all"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("add to /etc/hosts:  192.168.49.201 grafana.example.com"),
+        "{stdout}"
+    );
 
     let calls = setup.tools.calls();
     assert_eq!(

@@ -56,5 +56,9 @@ pub async fn deploy(
         summary.elapsed.as_secs_f64(),
         summary.results.len()
     );
+    if matches!(target, Target::All | Target::Central) {
+        let ingress = super::summary::ingress_address(settings).await;
+        print!("{}", super::summary::render(settings, ingress.as_deref()));
+    }
     Ok(())
 }
