@@ -78,10 +78,10 @@ fn core_objects_round_trip_through_their_types_without_losing_a_field() {
                 name(&object)
             )
         });
-        assert_eq!(
-            back,
-            object,
-            "{}: {} lost or changed a field on the way through its type (misspelled?)",
+        let lost = differences(&object, &back, "");
+        assert!(
+            lost.is_empty(),
+            "{}: {} lost or changed fields on the way through its type (misspelled?): {lost:?}",
             relative(&file),
             name(&object)
         );
@@ -131,6 +131,34 @@ fn custom_resources_validate_against_their_crds() {
         checked += 1;
     }
     assert!(checked >= 8, "checked only {checked} custom resources");
+}
+
+/// Paths where `after` differs from `before` (a field dropped, added or changed).
+fn differences(before: &Value, after: &Value, at: &str) -> Vec<String> {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let path = format!("{at}.{k}");
+                    match (a.get(k), b.get(k)) {
+                        (Some(x), Some(y)) => differences(x, y, &path),
+                        _ => vec![path],
+                    }
+                })
+                .collect()
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .flat_map(|(i, (x, y))| differences(x, y, &format!("{at}[{i}]")))
+            .collect(),
+        (a, b) if a == b => Vec::new(),
+        _ => vec![at.to_string()],
+    }
 }
 
 /// Fields of `value` that a structural schema does not define (unless it keeps unknown fields).

@@ -47,9 +47,9 @@ pub fn render(settings: &Settings, ingress: Option<&str>) -> String {
     );
     let _ = writeln!(
         out,
-        "  log in as admin with the password in {} ({})",
-        password_file.display(),
-        password_hint(&password_file)
+        "  log in as admin, password {} (kept in {})",
+        password(&password_file),
+        password_file.display()
     );
     let _ = writeln!(
         out,
@@ -64,12 +64,11 @@ pub fn render(settings: &Settings, ingress: Option<&str>) -> String {
     out
 }
 
-fn password_hint(path: &Path) -> &'static str {
-    if path.exists() {
-        "`cat` it"
-    } else {
-        "made by the first deploy"
-    }
+/// The generated password, shown on the user's own terminal like the deploy's other results.
+fn password(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|_| "<made by the first deploy>".to_string())
 }
 
 #[cfg(test)]
@@ -84,7 +83,7 @@ mod tests {
         let text = render(&settings, Some("192.168.49.201"));
         assert!(text.contains("https://grafana.example.com"));
         assert!(text.contains("192.168.49.201 grafana.example.com"));
-        assert!(text.contains("/tmp/s/credentials/grafana-admin-password"));
+        assert!(text.contains("password <made by the first deploy> (kept in /tmp/s/credentials/grafana-admin-password)"));
         assert!(render(&settings, None).contains("deployer status"));
     }
 }
