@@ -16,6 +16,7 @@
 pub mod certs;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod duration;
 pub mod engine;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod helm;
 pub mod k8s;
 pub mod linkerd;
 pub mod minikube;
+pub mod pins;
 pub mod plan;
 pub mod settings;
 pub mod stack;

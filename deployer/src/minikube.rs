@@ -65,6 +65,48 @@ pub fn ip(profile: &str) -> CommandSpec {
     ))
 }
 
+/// Server-side apply of a manifest by URL with minikube's own kubectl (downloaded by minikube on
+/// first use, matching the cluster's version).
+pub fn apply_url(profile: &str, url: &str) -> CommandSpec {
+    CommandSpec::new(
+        Tool::Minikube,
+        [
+            "-p",
+            profile,
+            "kubectl",
+            "--",
+            "apply",
+            "--server-side",
+            "--field-manager=lgtm-deployer",
+            "-f",
+            url,
+        ],
+        format!("apply {url} to {profile}"),
+    )
+    .timeout(Duration::from_secs(300))
+    .hint(format!("check that {url} is reachable from this machine"))
+}
+
+/// Builds an image inside the profile's node; a rebuild of unchanged sources is a cache hit.
+pub fn image_build(profile: &str, tag: &str, context: &std::path::Path) -> CommandSpec {
+    CommandSpec::new(
+        Tool::Minikube,
+        [
+            "-p",
+            profile,
+            "image",
+            "build",
+            "-t",
+            tag,
+            &context.display().to_string(),
+        ],
+        format!("build {tag} in {profile}"),
+    )
+    // A first build compiles the workspace in release mode.
+    .timeout(Duration::from_secs(1800))
+    .hint("run the deployer from the repository root, where the Dockerfile is")
+}
+
 pub fn delete(profile: &str) -> CommandSpec {
     CommandSpec::new(
         Tool::Minikube,

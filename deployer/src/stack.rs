@@ -1,9 +1,16 @@
 //! What goes into each cluster, as data. The plan turns this into steps; adding a chart or a
-//! manifest to the stack is adding a value here (issue 6 fills in the charts and workloads).
+//! manifest to the stack is adding a value here. Chart versions come from `manifests/charts.yaml`
+//! ([`crate::pins`]); values live in `manifests/<cluster>/`; only what depends on the settings
+//! (cluster domain, certificate paths) is added here as `--set` / `--set-file`.
+
+mod central;
+mod remote;
 
 use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
+use crate::pins::ChartPins;
+use crate::settings::{ClusterSpec, Settings};
 
 /// A file of Kubernetes objects (multi-document YAML), applied server-side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,11 +22,85 @@ pub struct ManifestFile {
     pub namespace: String,
 }
 
+/// A Secret whose values the deployer generates once and keeps in the state folder
+/// ([`crate::credentials`]), so no password is ever written in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedSecret {
+    pub name: String,
+    pub namespace: String,
+    pub entries: Vec<SecretEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEntry {
+    pub key: String,
+    pub value: SecretValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretValue {
+    /// Not secret (e.g. the user name `admin`).
+    Fixed(String),
+    /// The credential of this name in the state folder, made on first use.
+    Generated(String),
+}
+
+/// A manifest published by its project as a release asset, applied by URL (server-side) with the
+/// kubectl that minikube provides, so the user installs no kubectl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteManifest {
+    pub name: String,
+    pub url: String,
+}
+
+/// The demo-app image, built from the repository's Dockerfile straight into the cluster's node
+/// (`minikube image build`), so pods run it with `imagePullPolicy: Never` and no registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBuild {
+    /// `lgtm-demo-app:<demo-app crate version>`, never `latest`.
+    pub tag: String,
+    /// The build context: the repository root.
+    pub context: PathBuf,
+}
+
+impl ImageBuild {
+    pub fn demo_app() -> Self {
+        ImageBuild {
+            tag: format!("lgtm-demo-app:{}", demo_app_version()),
+            context: PathBuf::from("."),
+        }
+    }
+}
+
+/// The demo-app crate's version, read from its Cargo.toml at compile time, so the image tag the
+/// manifests use (checked by the tests) and the one built are the same.
+pub fn demo_app_version() -> &'static str {
+    const CARGO_TOML: &str = include_str!("../../demo-app/Cargo.toml");
+    CARGO_TOML
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("demo-app/Cargo.toml has a version line")
+}
+
+/// Grafana dashboards: every `*.json` of a folder in one ConfigMap, labelled for the Grafana
+/// sidecar (kube-prometheus-stack's `grafana.sidecar.dashboards`) that loads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboards {
+    pub name: String,
+    pub namespace: String,
+    pub dir: PathBuf,
+}
+
 /// One thing installed into a cluster, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
     Manifest(ManifestFile),
     Release(HelmRelease),
+    Secret(GeneratedSecret),
+    Remote(RemoteManifest),
+    Image(ImageBuild),
+    Dashboards(Dashboards),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,23 +122,117 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The stack as far as it is built today: the namespaces of DESIGN.md section 1.
-    ///
-    /// The remote needs the namespaces of the central's exported services too: the Linkerd service
-    /// mirror creates `<service>-<cluster>` in the namespace of the same name.
-    pub fn current() -> Self {
-        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+    /// The whole PoC of DESIGN.md section 1 for these settings.
+    pub fn current(settings: &Settings) -> Self {
+        let pins = ChartPins::pinned();
+        let context = Context {
+            pins: &pins,
+            settings,
+        };
         Stack {
-            repos: Vec::new(),
-            central: ClusterWorkloads {
-                namespaces: names(&["mimir", "loki", "tempo"]),
-                workloads: Vec::new(),
-            },
-            remote: ClusterWorkloads {
-                namespaces: names(&["demo", "mimir", "loki", "tempo"]),
-                workloads: Vec::new(),
-            },
-            link: false,
+            repos: pins.helm_repos(),
+            central: central::workloads(&context),
+            remote: remote::workloads(&context),
+            link: true,
         }
     }
+}
+
+/// What the per-cluster builders need.
+struct Context<'a> {
+    pins: &'a ChartPins,
+    settings: &'a Settings,
+}
+
+impl Context<'_> {
+    /// A release of a pinned chart with its values file `manifests/<folder>/<values>.yaml`.
+    fn release(
+        &self,
+        cluster: &ClusterSpec,
+        name: &str,
+        namespace: &str,
+        chart: &str,
+    ) -> HelmRelease {
+        let mut release = self.pins.release(name, namespace, chart);
+        release
+            .values_files
+            .push(values_path(cluster, &values_file_name(name)));
+        release
+    }
+
+    /// The Gateway API CRDs, which Linkerd needs before linkerd-crds.
+    fn gateway_api(&self) -> Workload {
+        let pin = self.pins.manifest_release("gateway-api");
+        Workload::Remote(RemoteManifest {
+            name: format!("gateway-api-{}", pin.version),
+            url: pin.url.clone(),
+        })
+    }
+
+    fn manifest(&self, cluster: &ClusterSpec, name: &str, namespace: &str) -> Workload {
+        Workload::Manifest(ManifestFile {
+            name: name.to_string(),
+            path: values_path(cluster, &format!("{name}.yaml")),
+            namespace: namespace.to_string(),
+        })
+    }
+
+    /// linkerd-control-plane with the shared anchor and this cluster's issuer and domain.
+    fn linkerd_control_plane(&self, cluster: &ClusterSpec) -> HelmRelease {
+        let mut release = self.release(
+            cluster,
+            "linkerd-control-plane",
+            "linkerd",
+            "linkerd-control-plane",
+        );
+        let certs = self.settings.certs_dir();
+        set_domain(
+            &mut release,
+            cluster,
+            &["clusterDomain", "identityTrustDomain"],
+        );
+        release.set_file.extend([
+            (
+                "identityTrustAnchorsPEM".to_string(),
+                certs.join("trust-anchor.crt"),
+            ),
+            (
+                "identity.issuer.tls.crtPEM".to_string(),
+                certs.join(format!("issuer-{}.crt", cluster.profile)),
+            ),
+            (
+                "identity.issuer.tls.keyPEM".to_string(),
+                certs.join(format!("issuer-{}.key", cluster.profile)),
+            ),
+        ]);
+        release
+    }
+}
+
+/// Release names map to values files; the Prometheus release is `monitor`, the log shipper's
+/// values are named after its chart.
+fn values_file_name(release: &str) -> String {
+    match release {
+        "log-shipper" => "vector.yaml".to_string(),
+        other => format!("{other}.yaml"),
+    }
+}
+
+fn values_path(cluster: &ClusterSpec, file: &str) -> PathBuf {
+    let folder = match cluster.role {
+        crate::settings::Role::Central => "central",
+        crate::settings::Role::Remote => "remote",
+    };
+    PathBuf::from("manifests").join(folder).join(file)
+}
+
+/// Sets each of `keys` to the cluster's DNS domain (never hard-coded: each cluster has its own).
+fn set_domain(release: &mut HelmRelease, cluster: &ClusterSpec, keys: &[&str]) {
+    for key in keys {
+        release.set.push((key.to_string(), cluster.domain.clone()));
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }

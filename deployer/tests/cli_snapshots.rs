@@ -12,6 +12,8 @@ fn deployer(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
         .env_clear()
+        // As a user runs it: from the repository root, where manifests/ is.
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .unwrap()
 }
@@ -86,7 +88,7 @@ fn a_dry_run_changes_nothing_and_needs_no_tools() {
 fn every_step_comes_after_what_it_needs() {
     let cli = <deployer::Cli as clap::Parser>::parse_from(["deployer", "all"]);
     let settings = Settings::from_args(&cli.global);
-    let plan = build_plan(&settings, &Stack::current(), Target::All).unwrap();
+    let plan = build_plan(&settings, &Stack::current(&settings), Target::All).unwrap();
     let position = |name: &str| {
         plan.index_of(name)
             .unwrap_or_else(|| panic!("no step {name}"))

@@ -44,6 +44,8 @@ async fn deployer_with_path(
 ) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
+        // The stack names its values files and manifests relative to the repository root.
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .env_clear()
         .env("PATH", path)
         .env("KUBECONFIG", tools.root.path().join("kubeconfig"))
@@ -53,6 +55,10 @@ async fn deployer_with_path(
         .unwrap()
 }
 
+/// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
+const STEPS: usize = 41;
+const RELEASES: usize = 17;
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -60,7 +66,7 @@ fn text(bytes: &[u8]) -> String {
 fn calls_for(calls: &[String], profile: &str) -> Vec<String> {
     calls
         .iter()
-        .filter(|c| c.contains(&format!(" {profile}")))
+        .filter(|c| c.starts_with("minikube") && c.contains(&format!(" {profile}")))
         .cloned()
         .collect()
 }
@@ -68,8 +74,20 @@ fn calls_for(calls: &[String], profile: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     let setup = Setup::new().await;
+    // What MetalLB would give the ingress that helm (faked) installs.
+    setup.central.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "traefik", "namespace": "traefik"},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 443}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "192.168.49.201"}]}}
+    }));
     let output = setup.deployer(&["all"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("add to /etc/hosts:  192.168.49.201 grafana.example.com"),
+        "{stdout}"
+    );
 
     let calls = setup.tools.calls();
     assert_eq!(
@@ -79,6 +97,11 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube start -p lgtm-central --cpus=6 --memory=16g \
              --dns-domain=lgtm-central.cluster.local --network=lgtm --container-runtime=containerd \
              --addons=metrics-server --addons=metallb --embed-certs",
+            "minikube ip -p lgtm-central",
+            "minikube -p lgtm-central kubectl -- apply --server-side --field-manager=lgtm-deployer \
+             -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+            "minikube -p lgtm-central image build -t lgtm-demo-app:0.1.0 .",
+            // The link step asks for the central node's address on the shared network.
             "minikube ip -p lgtm-central",
         ]
     );
@@ -90,13 +113,36 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
              --dns-domain=lgtm-remote.cluster.local --network=lgtm --container-runtime=containerd \
              --addons=metrics-server --addons=metallb --embed-certs",
             "minikube ip -p lgtm-remote",
+            "minikube -p lgtm-remote kubectl -- apply --server-side --field-manager=lgtm-deployer \
+             -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+            "minikube -p lgtm-remote image build -t lgtm-demo-app:0.1.0 .",
         ]
     );
     assert_eq!(
         calls[0], "minikube version --short",
         "versions are checked first"
     );
-    assert_eq!(calls.len(), 7, "{calls:?}");
+    let minikube_calls = calls.iter().filter(|c| c.starts_with("minikube")).count();
+    assert_eq!(minikube_calls, 12, "{calls:?}");
+    // Every release of the stack, once per cluster it belongs to, with its pinned version.
+    let installs: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("helm upgrade --install"))
+        .collect();
+    assert_eq!(installs.len(), RELEASES, "{installs:?}");
+    assert!(
+        installs.iter().any(|c| c.starts_with(
+            "helm upgrade --install mimir grafana/mimir-distributed --version 6.1.0 --namespace mimir"
+        )),
+        "{installs:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.starts_with(
+            "linkerd --context lgtm-central multicluster link-gen --cluster-name lgtm-central \
+             --api-server-address https://192.168.49.2:8443"
+        )),
+        "{calls:?}"
+    );
     // The two clusters start side by side: both starts come before either ip.
     let first_ip = calls
         .iter()
@@ -126,6 +172,36 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         );
     }
     assert!(setup.remote.get("v1", "Namespace", None, "demo").is_some());
+    // Generated credentials: kept in the state folder, the same in every namespace's Secret.
+    let secret_key =
+        std::fs::read_to_string(setup.state.path().join("credentials/rustfs-secret-key")).unwrap();
+    for namespace in ["storage", "mimir", "loki", "tempo"] {
+        let secret = setup
+            .central
+            .get("v1", "Secret", Some(namespace), "rustfs-credentials")
+            .unwrap();
+        assert_eq!(
+            secret["stringData"]["RUSTFS_SECRET_KEY"],
+            secret_key.as_str()
+        );
+    }
+    assert!(
+        setup
+            .remote
+            .get("apps/v1", "Deployment", Some("demo"), "loadgen")
+            .is_some()
+    );
+    let dashboards = setup
+        .central
+        .get("v1", "ConfigMap", Some("observability"), "lgtm-dashboards")
+        .unwrap();
+    assert_eq!(dashboards["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert!(
+        dashboards["data"]["demo-app.json"]
+            .as_str()
+            .unwrap()
+            .contains("\"uid\": \"lgtm-demo-app\"")
+    );
     assert!(setup.central.get("v1", "Namespace", None, "demo").is_none());
     assert!(setup.state.path().join("certs/trust-anchor.crt").exists());
     assert!(
@@ -137,7 +213,9 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
     let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("7 of 7 steps changed something"),
+        // All but the helm repos (local helm state), the Gateway API CRDs and image builds
+        // (kubectl and minikube cannot tell) and the link (the fake link-gen prints nothing).
+        stdout.contains(&format!("{} of {STEPS} steps changed something", STEPS - 6)),
         "{stdout}"
     );
 }
@@ -163,7 +241,9 @@ async fn a_second_run_repeats_no_work() {
     );
     let stdout = text(&second.stdout);
     assert!(
-        stdout.contains("0 of 7 steps changed something"),
+        // helm decides itself whether a release changed, so each release step reports a change;
+        // every other step (minikube, secrets, manifests, namespaces, link) has nothing to do.
+        stdout.contains(&format!("{RELEASES} of {STEPS} steps changed something")),
         "{stdout}"
     );
     let config_after = setup
@@ -228,7 +308,7 @@ async fn missing_tools_are_reported_together_before_anything_starts() {
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("error: minikube, docker not found on PATH"),
+        stderr.contains("error: minikube, helm, linkerd, docker not found on PATH"),
         "{stderr}"
     );
     assert!(
@@ -255,7 +335,14 @@ async fn an_outdated_tool_is_reported_before_anything_starts() {
         "{stderr}"
     );
     assert!(stderr.contains("help: upgrade minikube"), "{stderr}");
-    assert_eq!(setup.tools.calls(), ["minikube version --short"]);
+    assert_eq!(
+        setup.tools.calls(),
+        [
+            "minikube version --short",
+            "helm version --short",
+            "linkerd version --client --short"
+        ]
+    );
     assert!(
         !setup.state.path().join("certs").exists(),
         "nothing started"
@@ -269,6 +356,12 @@ async fn central_deploys_only_the_central_cluster() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let calls = setup.tools.calls();
     assert!(calls_for(&calls, "lgtm-remote").is_empty(), "{calls:?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("--kube-context lgtm-remote")),
+        "{calls:?}"
+    );
     assert!(setup.remote.requests().is_empty());
     assert!(
         setup

@@ -27,7 +27,19 @@ spec:
 ";
 
 fn stack(manifest: &std::path::Path) -> Stack {
-    let mut stack = Stack::current();
+    // A small stack of its own (the real one names files under manifests/ and many releases).
+    let namespaces = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+    let mut stack = Stack {
+        central: deployer::stack::ClusterWorkloads {
+            namespaces: namespaces(&["mimir", "loki", "tempo"]),
+            workloads: Vec::new(),
+        },
+        remote: deployer::stack::ClusterWorkloads {
+            namespaces: namespaces(&["demo", "mimir", "loki", "tempo"]),
+            workloads: Vec::new(),
+        },
+        ..Stack::default()
+    };
     stack.repos.push(HelmRepo {
         name: "linkerd".into(),
         url: "https://helm.linkerd.io/edge".into(),

@@ -19,7 +19,7 @@ pub async fn deploy(
     dry_run: bool,
 ) -> Result<(), DeployerError> {
     let planning = Instant::now();
-    let plan = build_plan(settings, &Stack::current(), target)?;
+    let plan = build_plan(settings, &Stack::current(settings), target)?;
     if dry_run {
         print!("{}", render_plan(&plan, settings, title));
         // stderr, so the plan on stdout stays byte-for-byte stable.
@@ -56,5 +56,9 @@ pub async fn deploy(
         summary.elapsed.as_secs_f64(),
         summary.results.len()
     );
+    if matches!(target, Target::All | Target::Central) {
+        let ingress = super::summary::ingress_address(settings).await;
+        print!("{}", super::summary::render(settings, ingress.as_deref()));
+    }
     Ok(())
 }

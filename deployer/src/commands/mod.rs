@@ -3,6 +3,7 @@
 mod deploy;
 mod destroy;
 mod status;
+mod summary;
 
 use crate::cli::{Cli, Command};
 use crate::error::DeployerError;

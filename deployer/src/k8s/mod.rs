@@ -10,11 +10,13 @@
 
 pub mod apply;
 pub mod clients;
+pub mod dashboards;
 mod error;
 pub mod health;
 pub mod labels;
 pub mod metallb;
 pub mod namespace;
+pub mod secret;
 pub mod services;
 pub mod wait;
 

@@ -178,6 +178,43 @@ fn workload_steps(
                 Duration::from_secs(3),
                 false,
             ),
+            Workload::Secret(secret) => (
+                format!("secret {context}/{}/{}", secret.namespace, secret.name),
+                Action::ApplySecret {
+                    context: context.clone(),
+                    secret: secret.clone(),
+                },
+                Duration::from_secs(1),
+                false,
+            ),
+            Workload::Remote(manifest) => (
+                format!("manifest {context}/{}", manifest.name),
+                Action::ApplyRemoteManifest {
+                    profile: cluster.profile.clone(),
+                    manifest: manifest.clone(),
+                },
+                Duration::from_secs(5),
+                false,
+            ),
+            Workload::Image(image) => (
+                format!("image {context}/{}", image.tag),
+                Action::BuildImage {
+                    profile: cluster.profile.clone(),
+                    image: image.clone(),
+                },
+                // A cached rebuild; the first one takes minutes.
+                Duration::from_secs(30),
+                false,
+            ),
+            Workload::Dashboards(dashboards) => (
+                format!("dashboards {context}/{}", dashboards.name),
+                Action::ApplyDashboards {
+                    context: context.clone(),
+                    dashboards: dashboards.clone(),
+                },
+                Duration::from_secs(1),
+                false,
+            ),
             Workload::Release(release) => (
                 format!("release {context}/{}", release.name),
                 Action::InstallRelease {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::certs::{PemPair, issuer_common_name};
 use crate::helm;
-use crate::k8s::{FIELD_MANAGER, metallb, namespace};
+use crate::k8s::dashboards as k8s_dashboards;
+use crate::k8s::{FIELD_MANAGER, metallb, namespace, secret};
 use crate::linkerd;
 use crate::minikube;
 use crate::settings::Settings;
@@ -71,6 +72,48 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
             yaml: std::fs::read_to_string(&manifest.path)
                 .unwrap_or_else(|e| format!("# cannot read {}: {e}\n", manifest.path.display())),
         }],
+        Action::ApplySecret { context, secret } => {
+            let state_dir = crate::credentials::credentials_dir(&settings.state_dir);
+            let described = secret::generated_secret(secret, |name| {
+                Ok::<_, std::convert::Infallible>(format!(
+                    "<generated once, kept in {}>",
+                    state_dir.join(name).display()
+                ))
+            });
+            let yaml = match described {
+                Ok(object) => to_yaml(&object),
+                Err(never) => match never {},
+            };
+            vec![PlannedItem::Manifest {
+                context: context.clone(),
+                yaml,
+            }]
+        }
+        Action::ApplyRemoteManifest { profile, manifest } => {
+            vec![run(minikube::apply_url(profile, &manifest.url))]
+        }
+        Action::BuildImage { profile, image } => vec![run(minikube::image_build(
+            profile,
+            &image.tag,
+            &image.context,
+        ))],
+        Action::ApplyDashboards {
+            context,
+            dashboards,
+        } => {
+            let files = k8s_dashboards::dashboard_files(&dashboards.dir).unwrap_or_default();
+            let described = k8s_dashboards::config_map(dashboards, &files, |file| {
+                Ok::<_, std::convert::Infallible>(format!("<contents of {}>", file.display()))
+            });
+            let yaml = match described {
+                Ok(object) => to_yaml(&object),
+                Err(never) => match never {},
+            };
+            vec![PlannedItem::Manifest {
+                context: context.clone(),
+                yaml,
+            }]
+        }
         Action::AddHelmRepos { repos } => {
             let mut items: Vec<PlannedItem> =
                 repos.iter().map(|r| run(helm::repo_add(r))).collect();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::helm::{HelmRelease, HelmRepo};
 use crate::settings::{ClusterSpec, Settings};
-use crate::stack::ManifestFile;
+use crate::stack::{Dashboards, GeneratedSecret, ImageBuild, ManifestFile, RemoteManifest};
 use crate::tools::Tool;
 
 pub use build::{Target, build_plan};
@@ -37,6 +37,26 @@ pub enum Action {
         context: String,
         manifest: ManifestFile,
     },
+    /// A Secret with credentials generated once into the state folder.
+    ApplySecret {
+        context: String,
+        secret: GeneratedSecret,
+    },
+    /// A manifest applied by URL through `minikube kubectl`.
+    ApplyRemoteManifest {
+        profile: String,
+        manifest: RemoteManifest,
+    },
+    /// `minikube image build` into the profile's node.
+    BuildImage {
+        profile: String,
+        image: ImageBuild,
+    },
+    /// The dashboards folder as one ConfigMap for Grafana's sidecar.
+    ApplyDashboards {
+        context: String,
+        dashboards: Dashboards,
+    },
     AddHelmRepos {
         repos: Vec<HelmRepo>,
     },
@@ -62,8 +82,15 @@ impl Action {
                 tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
                 tools
             }
-            Action::ConfigureMetallb { .. } => vec![Tool::Minikube],
-            Action::Namespaces { .. } | Action::ApplyManifest { .. } => vec![],
+            Action::ConfigureMetallb { .. }
+            | Action::ApplyRemoteManifest { .. }
+            | Action::BuildImage { .. } => {
+                vec![Tool::Minikube]
+            }
+            Action::Namespaces { .. }
+            | Action::ApplyManifest { .. }
+            | Action::ApplySecret { .. }
+            | Action::ApplyDashboards { .. } => vec![],
             Action::AddHelmRepos { .. } | Action::InstallRelease { .. } => vec![Tool::Helm],
             Action::LinkClusters { .. } => vec![Tool::Minikube, Tool::Linkerd],
         }
@@ -73,6 +100,7 @@ impl Action {
     pub fn input_files(&self) -> Vec<PathBuf> {
         match self {
             Action::ApplyManifest { manifest, .. } => vec![manifest.path.clone()],
+            Action::ApplyDashboards { dashboards, .. } => vec![dashboards.dir.clone()],
             Action::InstallRelease { release, .. } => release.values_files.clone(),
             _ => vec![],
         }

@@ -1,7 +1,9 @@
 use crate::engine::Outcome;
-use crate::k8s::apply::{apply_yaml, summarize};
+use crate::k8s::apply::{apply_typed, apply_yaml, summarize};
+use crate::k8s::dashboards::{config_map, dashboard_files};
 use crate::k8s::namespace::ensure_namespace;
-use crate::stack::ManifestFile;
+use crate::k8s::secret::generated_secret;
+use crate::stack::{Dashboards, GeneratedSecret, ManifestFile, RemoteManifest};
 
 use super::{Deployer, StepError};
 
@@ -30,6 +32,64 @@ pub async fn manifest(
     let client = deployer.clients.client(context).await?;
     let applied = apply_yaml(&client, &yaml, &manifest.namespace).await?;
     Ok(outcome(&applied))
+}
+
+/// Credentials are made on first use and kept in the state folder, so the Secret is the same on
+/// every run and applying it again changes nothing.
+pub async fn secret(
+    deployer: &Deployer,
+    context: &str,
+    secret: &GeneratedSecret,
+) -> Result<Outcome, StepError> {
+    let state_dir = &deployer.settings.state_dir;
+    let object = generated_secret(secret, |credential| {
+        crate::credentials::ensure(state_dir, credential).map_err(|source| StepError::Input {
+            path: crate::credentials::credentials_dir(state_dir).join(credential),
+            source,
+        })
+    })?;
+    let client = deployer.clients.client(context).await?;
+    let applied = apply_typed(&client, &object, &secret.namespace).await?;
+    Ok(outcome(&[applied]))
+}
+
+/// kubectl reports each object as `serverside-applied` whether or not it changed, so the step
+/// cannot tell; it reports the objects it applied.
+pub async fn remote_manifest(
+    deployer: &Deployer,
+    profile: &str,
+    manifest: &RemoteManifest,
+) -> Result<Outcome, StepError> {
+    let output = deployer
+        .run(&crate::minikube::apply_url(profile, &manifest.url))
+        .await?;
+    let objects = output
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    Ok(Outcome::Unchanged(format!(
+        "{} applied ({objects} objects)",
+        manifest.name
+    )))
+}
+
+pub async fn dashboards(
+    deployer: &Deployer,
+    context: &str,
+    dashboards: &Dashboards,
+) -> Result<Outcome, StepError> {
+    let input = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| StepError::Input { path, source }
+    };
+    let files = dashboard_files(&dashboards.dir).map_err(input(&dashboards.dir))?;
+    let object = config_map(dashboards, &files, |file| {
+        std::fs::read_to_string(file).map_err(input(file))
+    })?;
+    let client = deployer.clients.client(context).await?;
+    let applied = apply_typed(&client, &object, &dashboards.namespace).await?;
+    Ok(outcome(&[applied]))
 }
 
 fn outcome(applied: &[crate::k8s::Applied]) -> Outcome {

@@ -79,6 +79,19 @@ impl Executor for Deployer {
             Action::ApplyManifest { context, manifest } => {
                 kubernetes::manifest(self, context, manifest).await
             }
+            Action::ApplySecret { context, secret } => {
+                kubernetes::secret(self, context, secret).await
+            }
+            Action::ApplyRemoteManifest { profile, manifest } => {
+                kubernetes::remote_manifest(self, profile, manifest).await
+            }
+            Action::BuildImage { profile, image } => {
+                cluster::build_image(self, profile, image).await
+            }
+            Action::ApplyDashboards {
+                context,
+                dashboards,
+            } => kubernetes::dashboards(self, context, dashboards).await,
             Action::AddHelmRepos { repos } => charts::add_repos(self, repos).await,
             Action::InstallRelease { context, release } => {
                 charts::install(self, context, release).await

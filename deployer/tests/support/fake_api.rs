@@ -24,7 +24,40 @@ const KINDS: &[KindRow] = &[
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "services", "Service", true),
     ("", "v1", "pods", "Pod", true),
+    ("", "v1", "secrets", "Secret", true),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true),
     ("apps", "v1", "deployments", "Deployment", true),
+    ("batch", "v1", "jobs", "Job", true),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
+    // Served as if helm had installed kube-prometheus-stack's and cert-manager's CRDs.
+    (
+        "monitoring.coreos.com",
+        "v1",
+        "servicemonitors",
+        "ServiceMonitor",
+        true,
+    ),
+    ("cert-manager.io", "v1", "certificates", "Certificate", true),
+    (
+        "cert-manager.io",
+        "v1",
+        "clusterissuers",
+        "ClusterIssuer",
+        false,
+    ),
     ("multicluster.linkerd.io", "v1alpha3", "links", "Link", true),
 ];
 
@@ -52,7 +85,13 @@ impl FakeApi {
             resource_version: AtomicU64::new(100),
             events,
             requests: Mutex::new(Vec::new()),
-            groups: Mutex::new(vec!["apps"]),
+            groups: Mutex::new(vec![
+                "apps",
+                "batch",
+                "rbac.authorization.k8s.io",
+                "monitoring.coreos.com",
+                "cert-manager.io",
+            ]),
         });
         let router = Router::new().fallback({
             let state = state.clone();

@@ -1,0 +1,308 @@
+//! Names that several files must agree on: the services the central cluster exports and the
+//! remote reaches through their Linkerd mirrors, tenants, the telemetry agent's address and
+//! identity, the demo's services, the image tag, and the Grafana data source UIDs.
+
+mod support;
+
+use clap::Parser;
+use deployer::settings::Settings;
+use deployer::stack::{Stack, Workload};
+use serde_json::Value;
+use support::repo::{documents, manifests_dir, repo_root, single_document, yaml_files};
+
+/// (release, component, namespace, port): what the central cluster exports for the remote.
+const EXPORTED: &[(&str, &str, &str, u16)] = &[
+    ("mimir", "distributor", "mimir", 8080),
+    ("loki", "write", "loki", 3100),
+    ("tempo", "distributor", "tempo", 4317),
+];
+
+fn settings() -> Settings {
+    Settings::from_args(&deployer::Cli::parse_from(["deployer", "all"]).global)
+}
+
+fn text_of(cluster: &str) -> String {
+    support::repo::files_under(&manifests_dir().join(cluster), &["yaml"])
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn values(cluster: &str, file: &str) -> Value {
+    single_document(&manifests_dir().join(cluster).join(file))
+}
+
+#[test]
+fn exported_services_are_labelled_and_the_remote_uses_their_mirrors() {
+    let settings = settings();
+    let stack = Stack::current(&settings);
+    let remote_text = text_of("remote");
+    for (release, component, namespace, port) in EXPORTED {
+        let values = values("central", &format!("{release}.yaml"));
+        assert_eq!(
+            values[component]["service"]["labels"]["mirror.linkerd.io/exported"], "true",
+            "{release}: {component} service is not exported"
+        );
+        let installed_in = stack.central.workloads.iter().find_map(|w| match w {
+            Workload::Release(r) if r.name == *release => Some(r.namespace.clone()),
+            _ => None,
+        });
+        assert_eq!(installed_in.as_deref(), Some(*namespace), "{release}");
+        // The service mirror creates <service>-<link name> in the namespace of the same name.
+        assert!(
+            stack.remote.namespaces.iter().any(|n| n == namespace),
+            "the remote needs namespace {namespace} for the mirror"
+        );
+        let mirror = format!(
+            "{release}-{component}-{}.{namespace}.svc:{port}",
+            settings.central.profile
+        );
+        assert!(
+            remote_text.contains(&mirror),
+            "nothing on the remote uses {mirror}"
+        );
+    }
+}
+
+#[test]
+fn the_link_controller_names_the_central_cluster() {
+    let values = values("remote", "linkerd-multicluster.yaml");
+    assert_eq!(
+        values["controllers"][0]["link"]["ref"]["name"],
+        settings().central.profile.as_str()
+    );
+}
+
+#[test]
+fn each_cluster_writes_as_its_own_tenant() {
+    // Grafana (central monitor.yaml) reads both tenants; every other file writes one.
+    for file in support::repo::files_under(&manifests_dir().join("remote"), &["yaml"]) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("_local"), "{} names _local", file.display());
+    }
+    for file in support::repo::files_under(&manifests_dir().join("central"), &["yaml"]) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if !file.ends_with("monitor.yaml") {
+            assert!(
+                !text.contains("remote01"),
+                "{} names remote01",
+                file.display()
+            );
+        }
+    }
+    for (cluster, tenant) in [("central", "_local"), ("remote", "remote01")] {
+        let monitor = values(cluster, "monitor.yaml");
+        let remote_write = &monitor["prometheus"]["prometheusSpec"]["remoteWrite"][0];
+        assert_eq!(remote_write["headers"]["X-Scope-OrgID"], tenant);
+        assert_eq!(remote_write["sendExemplars"], true);
+        let vector = values(cluster, "vector.yaml");
+        assert_eq!(vector["customConfig"]["sinks"]["loki"]["tenant_id"], tenant);
+        let agent = deployment(cluster, "telemetry-agent.yaml", "telemetry-agent");
+        assert_eq!(env(&agent, "AGENT_TENANT"), tenant);
+    }
+}
+
+#[test]
+fn proxies_and_the_demo_send_traces_to_the_agent_service() {
+    for cluster in ["central", "remote"] {
+        let file = manifests_dir().join(cluster).join("telemetry-agent.yaml");
+        let objects = documents(&file);
+        let service = find(&objects, "Service", "telemetry-agent");
+        let namespace = service["metadata"]["namespace"].as_str().unwrap();
+        let grpc_port = port_named(service, "otlp-grpc");
+        let address = format!("telemetry-agent.{namespace}.svc:{grpc_port}");
+        let agent = find(&objects, "Deployment", "telemetry-agent");
+        let account = &agent["spec"]["template"]["spec"]["serviceAccountName"];
+
+        let tracing = &values(cluster, "linkerd-control-plane.yaml")["proxy"]["tracing"];
+        assert_eq!(tracing["collector"]["endpoint"], address.as_str());
+        assert_eq!(
+            tracing["collector"]["meshIdentity"]["serviceAccountName"],
+            *account
+        );
+        assert_eq!(tracing["collector"]["meshIdentity"]["namespace"], namespace);
+    }
+    let demo = documents(&manifests_dir().join("remote/demo.yaml"));
+    for name in ["db", "app", "loadgen"] {
+        let deployment = find(&demo, "Deployment", name);
+        assert_eq!(
+            env(deployment, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+            "http://telemetry-agent.observability.svc:4317"
+        );
+    }
+}
+
+#[test]
+fn the_demo_calls_its_own_services() {
+    let demo = documents(&manifests_dir().join("remote/demo.yaml"));
+    let url_of = |name: &str| {
+        let service = find(&demo, "Service", name);
+        format!(
+            "http://{name}.demo.svc:{}",
+            service["spec"]["ports"][0]["port"]
+        )
+    };
+    assert_eq!(
+        env(find(&demo, "Deployment", "app"), "DEMO_DB_URLS"),
+        url_of("db")
+    );
+    assert_eq!(
+        env(find(&demo, "Deployment", "loadgen"), "LOADGEN_TARGETS"),
+        url_of("app")
+    );
+}
+
+#[test]
+fn every_demo_app_image_has_the_crate_version_as_its_tag() {
+    let cargo = std::fs::read_to_string(repo_root().join("demo-app/Cargo.toml")).unwrap();
+    let version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("demo-app/Cargo.toml has a version");
+    let mut seen = 0;
+    for file in yaml_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains(":latest"), "{} uses :latest", file.display());
+        for line in text.lines() {
+            if let Some(image) = line.trim().strip_prefix("image: lgtm-demo-app:") {
+                assert_eq!(image, version, "{}", file.display());
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 5, "db, app, loadgen and the two agents");
+    // The deployer builds the tag the manifests run.
+    assert_eq!(
+        deployer::stack::ImageBuild::demo_app().tag,
+        format!("lgtm-demo-app:{version}")
+    );
+}
+
+#[test]
+fn grafana_data_sources_link_only_to_defined_uids() {
+    let monitor = values("central", "monitor.yaml");
+    let sources = monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap();
+    let uids: Vec<&str> = sources.iter().map(|s| s["uid"].as_str().unwrap()).collect();
+    let mut referenced = Vec::new();
+    collect_key(&monitor["grafana"], "datasourceUid", &mut referenced);
+    // Per tenant: exemplars -> Tempo, Loki trace_id -> Tempo, Tempo -> Loki, service map -> Mimir.
+    assert_eq!(referenced.len(), 8, "{referenced:?}");
+    for uid in referenced {
+        assert!(
+            uids.contains(&uid.as_str()),
+            "{uid} is not a provisioned data source"
+        );
+    }
+    for tenant in ["remote01", "_local"] {
+        for kind in ["prometheus", "loki", "tempo"] {
+            assert!(
+                sources.iter().any(|s| s["type"] == kind
+                    && s["secureJsonData"]["httpHeaderValue1"] == tenant),
+                "no {kind} data source for tenant {tenant}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_the_way_ci_does() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("cargo build --release --locked"));
+}
+
+fn collect_key(value: &Value, key: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == key {
+                    found.extend(v.as_str().map(str::to_string));
+                }
+                collect_key(v, key, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_key(v, key, found)),
+        _ => {}
+    }
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn deployment(cluster: &str, file: &str, name: &str) -> Value {
+    let objects = documents(&manifests_dir().join(cluster).join(file));
+    find(&objects, "Deployment", name).clone()
+}
+
+fn env(deployment: &Value, name: &str) -> String {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .and_then(|env| env.iter().find(|e| e["name"] == name))
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_else(|| panic!("no env {name}"))
+        .to_string()
+}
+
+fn port_named(service: &Value, name: &str) -> u64 {
+    service["spec"]["ports"]
+        .as_array()
+        .and_then(|ports| ports.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["port"].as_u64())
+        .unwrap_or_else(|| panic!("no port {name}"))
+}
+
+#[test]
+fn dashboards_are_json_and_use_only_provisioned_data_sources() {
+    let monitor = values("central", "monitor.yaml");
+    let provisioned: Vec<String> = monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uid"].as_str().unwrap().to_string())
+        .collect();
+    let files = support::repo::files_under(&manifests_dir().join("dashboards"), &["json"]);
+    assert!(!files.is_empty(), "no dashboards");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let dashboard: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
+        assert!(
+            dashboard["uid"].is_string(),
+            "{} has no uid",
+            file.display()
+        );
+        let mut used = Vec::new();
+        collect_datasource_uids(&dashboard, &mut used);
+        assert!(!used.is_empty(), "{} names no data source", file.display());
+        for uid in used {
+            assert!(
+                provisioned.contains(&uid),
+                "{}: data source {uid} is not provisioned",
+                file.display()
+            );
+        }
+    }
+}
+
+/// The `uid` of every `datasource` object in a dashboard.
+fn collect_datasource_uids(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if key == "datasource" {
+                    found.extend(child["uid"].as_str().map(str::to_string));
+                }
+                collect_datasource_uids(child, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_datasource_uids(v, found)),
+        _ => {}
+    }
+}
