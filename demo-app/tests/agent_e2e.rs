@@ -16,6 +16,7 @@ use prost::Message;
 use serde_json::Value;
 use testkit::otlp::{Failure, OtlpSink};
 use testkit::process::Proc;
+use testkit::prometheus::promtool_check;
 use testkit::{eventually, metric_sum};
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
@@ -246,30 +247,6 @@ async fn python_sdk_spans_arrive_with_tenant_and_resource_attributes() {
     promtool_check(&agent.metrics_text().await);
     // The agent does not trace itself: nothing but the senders' spans reached the upstream.
     assert_eq!(sink.spans().len(), 80);
-}
-
-fn promtool_check(text: &str) {
-    use std::io::Write;
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (apt-get install prometheus; .ci/run does)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test]

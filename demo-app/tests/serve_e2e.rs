@@ -8,7 +8,7 @@ use serde_json::Value;
 use testkit::eventually;
 use testkit::otlp::{OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
 use testkit::process::{DemoPair, Proc};
-use testkit::prometheus::Prometheus;
+use testkit::prometheus::{Prometheus, promtool_check};
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
 const WAIT: Duration = Duration::from_secs(30);
@@ -222,27 +222,7 @@ async fn promtool_accepts_both_roles_metrics() {
             text.contains("http_server_request_duration_seconds_bucket"),
             "{text}"
         );
-        let mut promtool = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool (apt-get install prometheus; .ci/run does)");
-        use std::io::Write;
-        promtool
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = promtool.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics failed:\n{}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        promtool_check(&text);
     }
 }
 

@@ -126,3 +126,27 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// Asserts that `promtool check metrics` (Debian package `prometheus`) accepts `text`.
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus; .ci/run does)");
+    let mut stdin = promtool.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(text.as_bytes())
+        .expect("writing to promtool");
+    drop(stdin);
+    let out = promtool.wait_with_output().expect("waiting for promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
