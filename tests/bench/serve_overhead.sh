@@ -26,9 +26,9 @@ if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; e
 
 echo "== building (release)"
 cargo build --release --locked -q -p demo-app --bin demo-app
-cargo build --release --locked -q -p testkit --example otlp_count_sink
+cargo build --release --locked -q -p testkit --example otlp_light_sink
 bin=target/release/demo-app
-sink_bin=target/release/examples/otlp_count_sink
+sink_bin=target/release/examples/otlp_light_sink
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }

@@ -5,6 +5,7 @@
 //! - [`prometheus`]: a real Prometheus server (Debian's `prometheus` binary) scraping targets,
 //!   with its HTTP API for queries and exemplars.
 //! - [`loki`]: a fake Loki push endpoint; [`kube_api`]: a fake Kubernetes API serving Events.
+//! - [`raw_grpc`]: a tonic codec for sending pre-encoded (or malformed) protobuf as is.
 //! - [`process`]: runs one of the project's binaries, collects its JSON log lines from stdout
 //!   and finds the address it listens on.
 
@@ -13,6 +14,7 @@ pub mod loki;
 pub mod otlp;
 pub mod process;
 pub mod prometheus;
+pub mod raw_grpc;
 
 use std::time::{Duration, Instant};
 
