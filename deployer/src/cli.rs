@@ -45,6 +45,16 @@ pub enum Command {
     All,
     /// Show per cluster: profile, nodes, pods not ready, LoadBalancer IPs, the link and mirrored services.
     Status,
+    /// Forward a local port to the central Grafana (for hosts where LoadBalancer IPs are not
+    /// reachable, e.g. macOS), until Ctrl-C.
+    Grafana {
+        /// Local address to listen on.
+        #[arg(long, env = "LGTM_GRAFANA_ADDRESS", default_value = "127.0.0.1")]
+        address: std::net::IpAddr,
+        /// Local port to listen on (0 picks a free one).
+        #[arg(long, env = "LGTM_GRAFANA_PORT", default_value_t = 3000)]
+        port: u16,
+    },
     /// Delete both minikube profiles (the certificates are kept).
     Destroy {
         /// Do not ask for confirmation.

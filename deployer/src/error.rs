@@ -28,6 +28,8 @@ pub enum DeployerError {
     Command(#[from] RunError),
     #[error("not confirmed; nothing was deleted")]
     NotConfirmed,
+    #[error("cannot wait for Ctrl-C: {0}")]
+    Signal(#[source] std::io::Error),
     #[error("cannot ask for confirmation: {0}")]
     Prompt(#[source] std::io::Error),
 }
@@ -81,6 +83,7 @@ impl DeployerError {
             DeployerError::Kube(e) => e.help().map(str::to_string),
             DeployerError::Command(e) => e.hint().map(str::to_string),
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
+            DeployerError::Signal(_) => None,
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
         }
     }

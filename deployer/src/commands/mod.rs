@@ -2,6 +2,7 @@
 
 mod deploy;
 mod destroy;
+pub mod grafana;
 mod status;
 mod summary;
 
@@ -21,6 +22,9 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
         Command::Remote => deploy::deploy(&settings, Target::Remote, "remote", dry_run).await,
         Command::All => deploy::deploy(&settings, Target::All, "all", dry_run).await,
         Command::Status => status::status(&settings, dry_run).await,
+        Command::Grafana { address, port } => {
+            grafana::grafana(&settings, *address, *port, dry_run).await
+        }
         Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
     }
 }

@@ -28,7 +28,6 @@ pub async fn ingress_address(settings: &Settings) -> Option<String> {
 
 pub fn render(settings: &Settings, ingress: Option<&str>) -> String {
     let mut out = String::new();
-    let password_file = credentials_dir(&settings.state_dir).join(PASSWORD);
     let _ = writeln!(out, "\nGrafana: https://{GRAFANA_HOST}");
     match ingress {
         Some(ip) => {
@@ -45,12 +44,7 @@ pub fn render(settings: &Settings, ingress: Option<&str>) -> String {
         out,
         "  or, where LoadBalancer addresses are not reachable (macOS): `deployer grafana`"
     );
-    let _ = writeln!(
-        out,
-        "  log in as admin, password {} (kept in {})",
-        password(&password_file),
-        password_file.display()
-    );
+    let _ = writeln!(out, "  {}", login_line(settings));
     let _ = writeln!(
         out,
         "  the certificate comes from the PoC's own CA: accept it in the browser, or trust the \
@@ -62,6 +56,16 @@ pub fn render(settings: &Settings, ingress: Option<&str>) -> String {
          remote demo; click an exemplar dot for its trace in Tempo, then \"Logs for this span\"."
     );
     out
+}
+
+/// "log in as admin, password ... (kept in ...)".
+pub fn login_line(settings: &Settings) -> String {
+    let password_file = credentials_dir(&settings.state_dir).join(PASSWORD);
+    format!(
+        "log in as admin, password {} (kept in {})",
+        password(&password_file),
+        password_file.display()
+    )
 }
 
 /// The generated password, shown on the user's own terminal like the deploy's other results.

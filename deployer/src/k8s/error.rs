@@ -26,6 +26,16 @@ pub enum KubeError {
     Manifest { index: usize, reason: String },
     #[error("timed out after {}s waiting for {what}", .after.as_secs())]
     Timeout { what: String, after: Duration },
+    #[error("cannot listen on {addr} for a port-forward: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot port-forward to {target}: {reason}")]
+    PortForward { target: String, reason: String },
+    #[error("no ready pod backs service {namespace}/{service}")]
+    NoReadyPod { namespace: String, service: String },
     #[error("watching {what} failed: {source}")]
     Wait {
         what: String,
@@ -50,6 +60,17 @@ impl KubeError {
                 Some("is the cluster running? see `deployer status`")
             }
             KubeError::Manifest { .. } => Some("fix the manifest file"),
+            KubeError::Listen { .. } => {
+                Some("another program uses that local port; choose another with --port")
+            }
+            KubeError::PortForward { .. } => Some(
+                "check the service and its pods (`deployer status`); the deployer forwards to the \
+                 ports the stack defines",
+            ),
+            KubeError::NoReadyPod { .. } => Some(
+                "the pods behind it are starting or failing; see `deployer status`, then run the \
+                 same command again",
+            ),
             KubeError::Timeout { .. } | KubeError::Wait { .. } => Some(
                 "the cluster may be short of CPU or memory; raise --wait-timeout or look at the pods",
             ),

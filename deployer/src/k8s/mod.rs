@@ -6,6 +6,7 @@
 //! - [`labels`]: adding labels to existing objects,
 //! - [`wait`]: waiting with a timeout for a rollout or a LoadBalancer IP,
 //! - [`services`]: reading service addresses,
+//! - [`port_forward`]: local ports forwarded to a service's pod (verify, loadtest, grafana),
 //! - [`health`]: what `deployer status` shows.
 
 pub mod apply;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod labels;
 pub mod metallb;
 pub mod namespace;
+pub mod port_forward;
 pub mod secret;
 pub mod services;
 pub mod wait;
@@ -23,6 +25,7 @@ pub mod wait;
 pub use apply::{Applied, Change, apply_object, apply_yaml};
 pub use clients::Clients;
 pub use error::KubeError;
+pub use port_forward::PortForward;
 
 /// Every object the deployer applies is owned by this field manager, so re-applies are no-ops and
 /// other managers' fields (e.g. a controller's) are left alone.

@@ -75,6 +75,8 @@ struct State {
     requests: Mutex<Vec<String>>,
     /// Groups that discovery reports; Linkerd's only when "installed".
     groups: Mutex<Vec<&'static str>>,
+    /// "namespace/pod" -> where a port-forward to that pod really connects (any port).
+    pod_sockets: Mutex<BTreeMap<String, std::net::SocketAddr>>,
 }
 
 impl FakeApi {
@@ -92,14 +94,20 @@ impl FakeApi {
                 "monitoring.coreos.com",
                 "cert-manager.io",
             ]),
+            pod_sockets: Mutex::new(BTreeMap::new()),
         });
-        let router = Router::new().fallback({
-            let state = state.clone();
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let router = Router::new()
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{pod}/portforward",
+                axum::routing::get(port_forward::upgrade).with_state(state.clone()),
+            )
+            .fallback({
                 let state = state.clone();
-                async move { handle(&state, method, uri, headers, body) }
-            }
-        });
+                move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    let state = state.clone();
+                    async move { handle(&state, method, uri, headers, body) }
+                }
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -121,6 +129,25 @@ impl FakeApi {
             .lock()
             .unwrap()
             .push("multicluster.linkerd.io");
+    }
+
+    /// Port-forwards to `namespace/pod` will connect to `to` (a real local server standing in for
+    /// the pod's container).
+    pub fn serve_pod(&self, namespace: &str, pod: &str, to: std::net::SocketAddr) {
+        self.state
+            .pod_sockets
+            .lock()
+            .unwrap()
+            .insert(format!("{namespace}/{pod}"), to);
+    }
+
+    /// The pod is gone: port-forwards to it get 404 from now on.
+    pub fn unserve_pod(&self, namespace: &str, pod: &str) {
+        self.state
+            .pod_sockets
+            .lock()
+            .unwrap()
+            .remove(&format!("{namespace}/{pod}"));
     }
 
     /// Stores an object as a controller would (e.g. a status update), telling watchers.
@@ -598,4 +625,96 @@ pub fn kubeconfig(contexts: &[(&str, &str)]) -> String {
         "apiVersion: v1\nkind: Config\nclusters:\n{clusters}contexts:\n{entries}users:\n- name: fake\n  user:\n    token: fake\ncurrent-context: {}\n",
         contexts.first().map(|c| c.0).unwrap_or_default()
     )
+}
+
+/// The API server's side of `pods/{name}/portforward`: the v4.channel.k8s.io WebSocket protocol
+/// (one data and one error channel per port, each opened by a frame naming the port).
+mod port_forward {
+    use std::sync::Arc;
+
+    use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+    use axum::extract::{Path, Query, State as Extract};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::State;
+
+    #[derive(serde::Deserialize)]
+    pub struct Ports {
+        ports: u16,
+    }
+
+    pub async fn upgrade(
+        Extract(state): Extract<Arc<State>>,
+        Path((namespace, pod)): Path<(String, String)>,
+        Query(Ports { ports }): Query<Ports>,
+        upgrade: WebSocketUpgrade,
+    ) -> Response {
+        let key = format!("{namespace}/{pod}");
+        state.requests.lock().unwrap().push(format!(
+            "GET /api/v1/namespaces/{namespace}/pods/{pod}/portforward?ports={ports}"
+        ));
+        let Some(to) = state.pod_sockets.lock().unwrap().get(&key).copied() else {
+            return super::status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("pods \"{pod}\" not found"),
+            );
+        };
+        upgrade
+            .protocols(["v4.channel.k8s.io"])
+            .on_upgrade(move |socket| relay(socket, ports, to))
+            .into_response()
+    }
+
+    async fn relay(socket: WebSocket, port: u16, to: std::net::SocketAddr) {
+        let (mut sink, mut stream) = socket.split();
+        let [lo, hi] = port.to_le_bytes();
+        for channel in [0u8, 1] {
+            if sink
+                .send(Message::Binary(vec![channel, lo, hi].into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let Ok(tcp) = tokio::net::TcpStream::connect(to).await else {
+            let _ = sink
+                .send(Message::Binary(
+                    [&[1u8][..], b"connection refused"].concat().into(),
+                ))
+                .await;
+            return;
+        };
+        let (mut from_pod, mut to_pod) = tcp.into_split();
+        let upstream = async move {
+            while let Some(Ok(message)) = stream.next().await {
+                if let Message::Binary(bytes) = message
+                    && bytes.len() > 1
+                    && bytes[0] == 0
+                    && to_pod.write_all(&bytes[1..]).await.is_err()
+                {
+                    break;
+                }
+            }
+            let _ = to_pod.shutdown().await;
+        };
+        let downstream = async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            while let Ok(n) = from_pod.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                let frame = [&[0u8][..], &buffer[..n]].concat();
+                if sink.send(Message::Binary(frame.into())).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.send(Message::Close(None)).await;
+        };
+        tokio::join!(upstream, downstream);
+    }
 }
