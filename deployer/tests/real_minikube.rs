@@ -66,3 +66,38 @@ async fn the_metallb_pools_follow_minikube_ip() {
         );
     }
 }
+
+/// `deployer grafana` against the real central cluster: the forwarded port serves Grafana's API.
+#[tokio::test]
+#[ignore = "needs minikube"]
+async fn grafana_is_reachable_through_the_port_forward() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    assert!(deployer(&["all"]).status.success());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["grafana", "--port", "0"])
+        .env(
+            "LGTM_STATE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/real-minikube-state"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let addr = first
+        .strip_prefix("Grafana: http://")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"database\""), "{response}");
+}
