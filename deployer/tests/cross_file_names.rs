@@ -1,6 +1,7 @@
 //! Names that several files must agree on: the services the central cluster exports and the
 //! remote reaches through their Linkerd mirrors, tenants, the telemetry agent's address and
-//! identity, the demo's services, the image tag, and the Grafana data source UIDs.
+//! identity, the demo's services, the image tag, the Grafana data source UIDs, and what Grafana
+//! reads from the demo's output (the trace_id in its log lines, exemplar labels, metric names).
 
 mod support;
 
@@ -305,4 +306,227 @@ fn collect_datasource_uids(value: &Value, found: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| collect_datasource_uids(v, found)),
         _ => {}
     }
+}
+
+/// Output of the real binaries, recorded for the checks below (see `data/demo-app/README.md`).
+fn recorded(file: &str) -> String {
+    let path = repo_root().join("deployer/tests/data/demo-app").join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_loki_trace_id_field_finds_the_trace_id_of_real_demo_log_lines() {
+    let monitor = values("central", "monitor.yaml");
+    let lines = recorded("app-stdout.jsonl");
+    let mut checked = 0;
+    for source in monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "loki")
+    {
+        let field = source["jsonData"]["derivedFields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f["name"] == "trace_id"))
+            .unwrap_or_else(|| panic!("{} has no trace_id derived field", source["uid"]));
+        let pattern = field["matcherRegex"].as_str().unwrap();
+        let regex = regex::Regex::new(pattern).unwrap();
+        let (mut with_id, mut without_id) = (0, 0);
+        for line in lines.lines() {
+            let json: Value = serde_json::from_str(line).unwrap();
+            let found = regex
+                .captures(line)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str());
+            assert_eq!(
+                found,
+                json["trace_id"].as_str(),
+                "{}: {pattern} on {line}",
+                source["uid"]
+            );
+            if found.is_some() {
+                with_id += 1;
+            } else {
+                without_id += 1;
+            }
+        }
+        assert!(
+            with_id > 0 && without_id > 0,
+            "the recording lacks a kind of line"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "one Loki data source per tenant");
+}
+
+#[test]
+fn exemplars_carry_the_label_the_prometheus_data_sources_link_to_tempo() {
+    let monitor = values("central", "monitor.yaml");
+    let metrics = recorded("app-metrics.om");
+    for source in monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "prometheus")
+    {
+        let name = source["jsonData"]["exemplarTraceIdDestinations"][0]["name"]
+            .as_str()
+            .unwrap();
+        let exemplar = format!(" # {{{name}=\"");
+        assert!(
+            metrics.lines().any(|l| l.contains(&exemplar)),
+            "no exemplar labelled {name} in the recorded /metrics"
+        );
+    }
+}
+
+/// The names Prometheus stores for every metric the demo-app binaries register, read from the
+/// `register` / `register_with_unit` calls under demo-app/src: prometheus-client appends the unit
+/// (`_seconds`) and, to counters, `_total`; a histogram is stored as `_bucket`, `_count`, `_sum`.
+fn exposed_metric_names() -> std::collections::BTreeSet<String> {
+    let call = regex::Regex::new(
+        r#"\.register(?:_with_unit)?\(\s*"([a-z_:][a-z0-9_:]*)",\s*"(?:[^"\\]|\\.)*",\s*(?:Unit::(\w+),\s*)?([\w.]+?)(?:\.clone\(\))?,?\s*\)"#,
+    )
+    .unwrap();
+    let alias =
+        regex::Regex::new(r"(?m)^\s*(?:pub\s+)?type\s+(\w+)(?:<[^=]*>)?\s*=\s*([^;]+);").unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for file in support::repo::files_under(&repo_root().join("demo-app/src"), &["rs"]) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let calls: Vec<_> = call.captures_iter(&text).collect();
+        assert_eq!(
+            calls.len(),
+            text.matches(".register(").count() + text.matches(".register_with_unit(").count(),
+            "{}: a registration this test cannot read; update exposed_metric_names",
+            file.display()
+        );
+        let aliases: Vec<(String, String)> = alias
+            .captures_iter(&text)
+            .map(|c| (c[1].to_string(), c[2].to_string()))
+            .collect();
+        for c in calls {
+            let field = c[3].rsplit('.').next().unwrap();
+            let kind = metric_kind(&text, field, &aliases)
+                .unwrap_or_else(|| panic!("{}: no metric type for {field}", file.display()));
+            let mut name = c[1].to_string();
+            if let Some(unit) = c.get(2) {
+                name = format!("{name}_{}", unit.as_str().to_lowercase());
+            }
+            match kind {
+                "counter" => {
+                    names.insert(format!("{name}_total"));
+                }
+                "gauge" => {
+                    names.insert(name);
+                }
+                _ => names.extend(["_bucket", "_count", "_sum"].map(|s| format!("{name}{s}"))),
+            }
+        }
+    }
+    names
+}
+
+/// The kind of the metric held in `field`: from its declaration (`field: Type` or
+/// `let field = Type...;`), with the file's type aliases expanded.
+fn metric_kind(text: &str, field: &str, aliases: &[(String, String)]) -> Option<&'static str> {
+    let declared = regex::Regex::new(&format!(
+        r"\b{field}\s*:\s*([^;=\n]+)|\blet\s+{field}\s*=\s*([^;]+);"
+    ))
+    .unwrap();
+    declared.captures_iter(text).find_map(|c| {
+        let mut ty = c.get(1).or(c.get(2)).unwrap().as_str().to_string();
+        for (name, definition) in aliases {
+            if ty.contains(name.as_str()) {
+                ty.push_str(definition);
+            }
+        }
+        ["Histogram", "Counter", "Gauge"]
+            .iter()
+            .find(|k| ty.contains(*k))
+            .map(|k| match *k {
+                "Histogram" => "histogram",
+                "Counter" => "counter",
+                _ => "gauge",
+            })
+    })
+}
+
+#[test]
+fn the_recorded_metrics_of_the_binaries_are_the_names_read_from_their_source() {
+    let names = exposed_metric_names();
+    for file in ["app-metrics.om", "agent-metrics.om"] {
+        for line in recorded(file).lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(names.contains(name), "{file}: {name} not in {names:?}");
+        }
+    }
+}
+
+#[test]
+fn dashboards_query_only_metrics_the_binaries_expose() {
+    let monitor = values("central", "monitor.yaml");
+    let prometheus_uids: Vec<&str> = monitor["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "prometheus")
+        .map(|s| s["uid"].as_str().unwrap())
+        .collect();
+    let exposed = exposed_metric_names();
+    let mut checked = 0;
+    for file in support::repo::files_under(&manifests_dir().join("dashboards"), &["json"]) {
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let uid = target["datasource"]["uid"]
+                    .as_str()
+                    .or(panel["datasource"]["uid"].as_str())
+                    .unwrap_or_default();
+                if !prometheus_uids.contains(&uid) {
+                    continue;
+                }
+                let expr = target["expr"].as_str().unwrap();
+                assert!(
+                    !expr.contains("__name__"),
+                    "{}: name the metric instead of matching __name__: {expr}",
+                    file.display()
+                );
+                let used = promql_metric_names(expr);
+                assert!(!used.is_empty(), "{}: no metric in {expr}", file.display());
+                for name in used {
+                    assert!(
+                        exposed.contains(&name),
+                        "{}: {name} is not exposed by the demo-app binaries ({exposed:?})",
+                        file.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+/// The metric names a PromQL expression selects: identifiers outside strings, label matchers,
+/// ranges and grouping clauses that are neither functions nor keywords.
+fn promql_metric_names(expr: &str) -> Vec<String> {
+    let noise = regex::Regex::new(
+        r#""(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"#,
+    )
+    .unwrap();
+    let stripped = noise.replace_all(expr, " ");
+    let identifier = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*").unwrap();
+    const KEYWORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "inf", "nan"];
+    identifier
+        .find_iter(&stripped)
+        .filter(|m| {
+            let before = stripped[..m.start()].chars().last();
+            let after = stripped[m.end()..].trim_start().chars().next();
+            !matches!(before, Some(c) if c.is_ascii_digit() || c == '.' || c == '$')
+                && after != Some('(')
+                && !KEYWORDS.contains(&m.as_str().to_lowercase().as_str())
+        })
+        .map(|m| m.as_str().to_string())
+        .collect()
 }
