@@ -30,6 +30,11 @@ pub enum DeployerError {
     NotConfirmed,
     #[error("cannot ask for confirmation: {0}")]
     Prompt(#[source] std::io::Error),
+    #[error("verify failed: {}", .failed.join(", "))]
+    VerifyFailed { failed: Vec<String> },
+    // STUB: goes away when `commands::verify::open_endpoints` opens real port-forwards.
+    #[error("port-forward not wired yet: cannot reach {what}")]
+    PortForwardNotWired { what: String },
 }
 
 fn describe_failures(failed: &PlanFailed<StepError>) -> String {
@@ -82,6 +87,14 @@ impl DeployerError {
             DeployerError::Command(e) => e.hint().map(str::to_string),
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
+            DeployerError::VerifyFailed { .. } => Some(
+                "each failed check above names its likely cause; `deployer status` shows the pods, \
+                 the link and the mirrored services; run `deployer verify` again once fixed"
+                    .into(),
+            ),
+            DeployerError::PortForwardNotWired { .. } => {
+                Some("this build of the deployer cannot open port-forwards yet".into())
+            }
         }
     }
 }

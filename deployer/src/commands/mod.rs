@@ -4,6 +4,7 @@ mod deploy;
 mod destroy;
 mod status;
 mod summary;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::DeployerError;
@@ -21,6 +22,7 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
         Command::Remote => deploy::deploy(&settings, Target::Remote, "remote", dry_run).await,
         Command::All => deploy::deploy(&settings, Target::All, "all", dry_run).await,
         Command::Status => status::status(&settings, dry_run).await,
+        Command::Verify(args) => verify::verify(&settings, args, dry_run).await,
         Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
     }
 }
