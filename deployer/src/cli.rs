@@ -77,9 +77,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "LGTM_VERIFY_BURST", default_value_t = 20)]
     pub burst: u32,
 
-    /// Tenants to check: remote01 (the remote cluster's data), _local (the central cluster's own).
+    /// Tenants to check, repeated or comma-separated: remote01 (the remote cluster's data), _local
+    /// (the central cluster's own).
     #[arg(
         long = "tenant",
+        value_name = "TENANT",
         env = "LGTM_VERIFY_TENANTS",
         value_delimiter = ',',
         default_values = [REMOTE_TENANT, LOCAL_TENANT],

@@ -73,11 +73,17 @@ pub async fn verify(
 
 /// The checks' options from the command line.
 pub fn options_from(args: &VerifyArgs) -> VerifyOptions {
-    let tenants = args
+    let mut tenants: Vec<TenantPlan> = Vec::new();
+    for plan in args
         .tenants
         .iter()
-        .filter_map(|tenant| TenantPlan::for_tenant(tenant))
-        .collect();
+        .filter_map(|t| TenantPlan::for_tenant(t))
+    {
+        // `--tenant remote01 --tenant remote01` checks it once.
+        if !tenants.contains(&plan) {
+            tenants.push(plan);
+        }
+    }
     VerifyOptions {
         deadline: args.deadline,
         poll_interval: args.poll_interval,

@@ -76,29 +76,37 @@ impl Poller {
     }
 
     /// Calls `attempt` until it is ready, fails for good, or the deadline passes. Returns the
-    /// value and the time from the start of the run until it was seen.
+    /// value and the time from the start of the run until it was seen. The first look always
+    /// gets at least one interval, so a check that could only start late still looks once.
     pub async fn poll<T, F, Fut>(&self, mut attempt: F) -> Result<(T, Duration), GaveUp>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
     {
+        let mut limit = self.deadline.max(Instant::now() + self.interval);
+        let mut last: Option<GaveUp> = None;
         loop {
-            let outcome = match tokio::time::timeout_at(self.deadline, attempt()).await {
-                Ok(outcome) => outcome,
-                Err(_) => return Err(GaveUp::Error(self.deadline_passed_mid_request())),
+            let Ok(outcome) = tokio::time::timeout_at(limit, attempt()).await else {
+                // What an earlier look saw says more than "the deadline passed mid-request".
+                return Err(
+                    last.unwrap_or_else(|| GaveUp::Error(self.deadline_passed_mid_request()))
+                );
             };
-            let last = match outcome {
+            last = Some(match outcome {
                 Attempt::Ready(value) => return Ok((value, self.since_start())),
                 Attempt::Failed(error) if error.is_permanent() => {
                     return Err(GaveUp::Error(error));
                 }
                 Attempt::Failed(error) => GaveUp::Error(error),
                 Attempt::NotYet(waiting) => GaveUp::Deadline(waiting),
-            };
+            });
             let next = Instant::now() + self.interval;
             if next >= self.deadline {
-                return Err(last);
+                return Err(
+                    last.unwrap_or_else(|| GaveUp::Error(self.deadline_passed_mid_request()))
+                );
             }
+            limit = self.deadline;
             tokio::time::sleep_until(next).await;
         }
     }
@@ -174,6 +182,14 @@ mod tests {
         ));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_late_check_still_looks_once() {
+        let now = Instant::now();
+        let late = Poller::new(now, now, Duration::from_millis(50));
+        let (value, _) = late.poll(|| async { Attempt::Ready(1) }).await.unwrap();
+        assert_eq!(value, 1);
     }
 
     #[tokio::test]

@@ -21,31 +21,44 @@ pub async fn check_tenant(
     scope: &TenantScope<'_>,
     plan: &TenantPlan,
 ) -> Vec<CheckResult> {
+    // The trace check waits only for what gives it trace ids, not for the series checks, which
+    // may poll until the deadline.
+    let (series, (exemplar, logs, trace)) = futures::join!(
+        check_series(&clients.mimir, scope, &plan.metrics),
+        exemplars_logs_and_trace(clients, scope, plan),
+    );
+    let mut rows: Vec<CheckResult> = series.into_iter().collect();
+    rows.extend(exemplar);
+    rows.push(logs);
+    rows.push(trace);
+    rows
+}
+
+async fn exemplars_logs_and_trace(
+    clients: &TenantClients,
+    scope: &TenantScope<'_>,
+    plan: &TenantPlan,
+) -> (Option<CheckResult>, CheckResult, CheckResult) {
     let exemplars = async {
         match &plan.metrics.exemplars {
             Some(selector) => Some(check_exemplars(&clients.mimir, scope, selector).await),
             None => None,
         }
     };
-    let (series, exemplars, (logs, log_trace_ids)) = futures::join!(
-        check_series(&clients.mimir, scope, &plan.metrics),
-        exemplars,
-        check_logs(&clients.loki, scope, &plan.logs),
-    );
-    let mut rows: Vec<CheckResult> = series.into_iter().collect();
+    let (exemplars, (logs, log_trace_ids)) =
+        futures::join!(exemplars, check_logs(&clients.loki, scope, &plan.logs));
     // Trace ids from the logs first: a log line's trace is the one this check promises to find.
     let mut candidates = log_trace_ids;
-    if let Some((row, exemplar_ids)) = exemplars {
-        rows.push(row);
+    let exemplar = exemplars.map(|(row, exemplar_ids)| {
         for id in exemplar_ids {
             if !candidates.contains(&id) {
                 candidates.push(id);
             }
         }
-    }
-    rows.push(logs);
-    rows.push(trace_check(clients, scope, &plan.traces, &candidates).await);
-    rows
+        row
+    });
+    let trace = trace_check(clients, scope, &plan.traces, &candidates).await;
+    (exemplar, logs, trace)
 }
 
 async fn trace_check(
