@@ -32,6 +32,8 @@ pub enum DeployerError {
     Signal(#[source] std::io::Error),
     #[error("cannot ask for confirmation: {0}")]
     Prompt(#[source] std::io::Error),
+    #[error("verify failed: {}", .failed.join(", "))]
+    VerifyFailed { failed: Vec<String> },
 }
 
 fn describe_failures(failed: &PlanFailed<StepError>) -> String {
@@ -85,6 +87,11 @@ impl DeployerError {
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
             DeployerError::Signal(_) => None,
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
+            DeployerError::VerifyFailed { .. } => Some(
+                "each failed check above names its likely cause; `deployer status` shows the pods, \
+                 the link and the mirrored services; run `deployer verify` again once fixed"
+                    .into(),
+            ),
         }
     }
 }

@@ -101,3 +101,14 @@ async fn grafana_is_reachable_through_the_port_forward() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"database\""), "{response}");
 }
+
+/// `deployer verify` on the deployed clusters: every check passes within its deadline.
+#[test]
+#[ignore = "needs minikube"]
+fn verify_passes_on_the_deployed_clusters() {
+    assert!(deployer(&["all"]).status.success());
+    let verify = deployer(&["verify", "--output", "json", "--deadline", "5m"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(verify.status.success(), "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+}

@@ -5,6 +5,7 @@ mod destroy;
 pub mod grafana;
 mod status;
 mod summary;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::DeployerError;
@@ -25,6 +26,7 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
         Command::Grafana { address, port } => {
             grafana::grafana(&settings, *address, *port, dry_run).await
         }
+        Command::Verify(args) => verify::verify(&settings, args, dry_run).await,
         Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
     }
 }
