@@ -10,7 +10,9 @@
 //! - [`steps`]: what each kind of step does (the engine's executor),
 //! - [`certs`]: trust anchor and issuers with rcgen,
 //! - [`tools`]: finding minikube/helm/linkerd and the one function that runs them,
-//! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data,
+//! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data and their answers read
+//!   (`minikube::image`: the demo-app image; `helm::release_state`: what is deployed and whether
+//!   it differs; `helm::values`: the values helm would store for a release),
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
 //! - [`verify`]: the checks behind `deployer verify` (Mimir, Loki, Tempo queries per tenant),
 //!   given plain URLs,

@@ -53,8 +53,10 @@ pub struct RemoteManifest {
     pub url: String,
 }
 
-/// The demo-app image, built from the repository's Dockerfile straight into the cluster's node
-/// (`minikube image build`), so pods run it with `imagePullPolicy: Never` and no registry.
+/// The demo-app image, built from the repository's Dockerfile straight into a cluster's node
+/// (`minikube image build`), so pods run it with `imagePullPolicy: Never` and no registry. As a
+/// workload it means "the image is in this cluster before what follows"; the plan builds it once
+/// and copies it into the other clusters that need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageBuild {
     /// `lgtm-demo-app:<demo-app crate version>`, never `latest`.
@@ -69,6 +71,11 @@ impl ImageBuild {
             tag: format!("lgtm-demo-app:{}", demo_app_version()),
             context: PathBuf::from("."),
         }
+    }
+
+    /// The archive the image is copied between clusters in: `lgtm-demo-app-0.1.0.tar`.
+    pub fn archive_file_name(&self) -> String {
+        format!("{}.tar", self.tag.replace([':', '/'], "-"))
     }
 }
 

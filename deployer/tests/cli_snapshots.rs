@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use deployer::plan::{Target, build_plan};
+use deployer::plan::{Action, Target, build_plan};
 use deployer::settings::Settings;
 use deployer::stack::Stack;
 
@@ -116,4 +116,77 @@ fn every_step_comes_after_what_it_needs() {
     assert!(remote.depends_on.is_empty());
     let critical = plan.critical_path();
     assert!(critical.total < plan.serial_estimate());
+}
+
+#[test]
+fn the_image_is_built_once_and_copied_for_the_central_agent() {
+    let cli = <deployer::Cli as clap::Parser>::parse_from(["deployer", "all"]);
+    let settings = Settings::from_args(&cli.global);
+    let plan = build_plan(&settings, &Stack::current(&settings), Target::All).unwrap();
+    let step = |name: &str| {
+        let index = plan
+            .index_of(name)
+            .unwrap_or_else(|| panic!("no step {name}"));
+        &plan.steps()[index]
+    };
+    let builds: Vec<&str> = plan
+        .steps()
+        .iter()
+        .filter(|s| matches!(s.action, Action::BuildImage { .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(builds, ["image lgtm-remote/lgtm-demo-app:0.1.0"]);
+    // The build needs only the remote node, so it runs beside the charts.
+    assert_eq!(
+        step(builds[0]).depends_on,
+        ["start lgtm-remote"],
+        "{:?}",
+        step(builds[0])
+    );
+    let copy = step("image lgtm-central/lgtm-demo-app:0.1.0");
+    assert_eq!(
+        copy.depends_on,
+        [
+            "image lgtm-remote/lgtm-demo-app:0.1.0",
+            "start lgtm-central"
+        ]
+    );
+    let Action::CopyImage {
+        from, to, archive, ..
+    } = &copy.action
+    else {
+        panic!("{copy:?}");
+    };
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        ("lgtm-remote", "lgtm-central")
+    );
+    assert_eq!(
+        archive,
+        &settings.state_dir.join("images/lgtm-demo-app-0.1.0.tar")
+    );
+    // Each cluster's agent waits for the image in its own node.
+    for (agent, image) in [
+        ("manifest lgtm-central/telemetry-agent", copy.name.as_str()),
+        ("manifest lgtm-remote/telemetry-agent", builds[0]),
+    ] {
+        assert!(
+            step(agent).depends_on.iter().any(|d| d == image),
+            "{agent}: {:?}",
+            step(agent).depends_on
+        );
+    }
+
+    // Deployed alone, the central cluster builds the image itself.
+    let central = build_plan(&settings, &Stack::current(&settings), Target::Central).unwrap();
+    let images: Vec<&Action> = central
+        .steps()
+        .iter()
+        .map(|s| &s.action)
+        .filter(|a| matches!(a, Action::BuildImage { .. } | Action::CopyImage { .. }))
+        .collect();
+    assert!(
+        matches!(images[..], [Action::BuildImage { profile, .. }] if profile == "lgtm-central"),
+        "{images:?}"
+    );
 }

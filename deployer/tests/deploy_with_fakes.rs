@@ -3,64 +3,16 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Output;
-
-use support::fake_api::{FakeApi, kubeconfig};
+use support::deploy::{Setup, deployer_with_path, text};
 use support::fake_tools::FakeTools;
-
-struct Setup {
-    tools: FakeTools,
-    central: FakeApi,
-    remote: FakeApi,
-    state: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let tools = FakeTools::new();
-        let central = FakeApi::start().await;
-        let remote = FakeApi::start().await;
-        let config = kubeconfig(&[("lgtm-central", &central.url), ("lgtm-remote", &remote.url)]);
-        tools.file("kubeconfig", &config);
-        Setup {
-            tools,
-            central,
-            remote,
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    async fn deployer(&self, args: &[&str]) -> Output {
-        deployer_with_path(args, &self.tools.path_env(), self.state.path(), &self.tools).await
-    }
-}
-
-async fn deployer_with_path(
-    args: &[&str],
-    path: &std::ffi::OsStr,
-    state: &Path,
-    tools: &FakeTools,
-) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .args(args)
-        // The stack names its values files and manifests relative to the repository root.
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env_clear()
-        .env("PATH", path)
-        .env("KUBECONFIG", tools.root.path().join("kubeconfig"))
-        .env("LGTM_STATE_DIR", state)
-        .output()
-        .await
-        .unwrap()
-}
 
 /// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
 const STEPS: usize = 41;
 const RELEASES: usize = 17;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn sorted(mut calls: Vec<String>) -> Vec<String> {
+    calls.sort();
+    calls
 }
 
 fn calls_for(calls: &[String], profile: &str) -> Vec<String> {
@@ -90,40 +42,84 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
 
     let calls = setup.tools.calls();
+    let gateway_api_url = "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml";
+    let gateway_api = format!(
+        "kubectl -- apply --server-side --field-manager=lgtm-deployer -f {gateway_api_url}"
+    );
+    let gateway_api_diff =
+        format!("kubectl -- diff --server-side --field-manager=lgtm-deployer -f {gateway_api_url}");
+    let archive = setup.state.path().join("images/lgtm-demo-app-0.1.0.tar");
+    let archive = archive.display();
+    // The image steps run beside the charts, so only the order within a cluster's chain is
+    // fixed; compare the calls sorted.
     assert_eq!(
-        calls_for(&calls, "lgtm-central"),
-        [
-            "minikube status -p lgtm-central -o json",
+        sorted(calls_for(&calls, "lgtm-central")),
+        sorted(vec![
+            "minikube status -p lgtm-central -o json".to_string(),
             "minikube start -p lgtm-central --cpus=6 --memory=16g \
              --dns-domain=lgtm-central.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server --addons=metallb --embed-certs",
-            "minikube ip -p lgtm-central",
-            "minikube -p lgtm-central kubectl -- apply --server-side --field-manager=lgtm-deployer \
-             -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
-            "minikube -p lgtm-central image build -t lgtm-demo-app:0.1.0 .",
+             --addons=metrics-server --addons=metallb --embed-certs"
+                .to_string(),
+            "minikube ip -p lgtm-central".to_string(),
+            format!("minikube -p lgtm-central {gateway_api_diff}"),
+            format!("minikube -p lgtm-central {gateway_api}"),
+            // Is the image there already? Then load the archive and check that it arrived.
+            "minikube -p lgtm-central image ls --format json".to_string(),
+            format!("minikube -p lgtm-central image load {archive}"),
+            "minikube -p lgtm-central image ls --format json".to_string(),
             // The link step asks for the central node's address on the shared network.
-            "minikube ip -p lgtm-central",
-        ]
+            "minikube ip -p lgtm-central".to_string(),
+        ])
     );
     assert_eq!(
-        calls_for(&calls, "lgtm-remote"),
-        [
-            "minikube status -p lgtm-remote -o json",
+        sorted(calls_for(&calls, "lgtm-remote")),
+        sorted(vec![
+            "minikube status -p lgtm-remote -o json".to_string(),
             "minikube start -p lgtm-remote --cpus=2 --memory=4g \
              --dns-domain=lgtm-remote.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server --addons=metallb --embed-certs",
-            "minikube ip -p lgtm-remote",
-            "minikube -p lgtm-remote kubectl -- apply --server-side --field-manager=lgtm-deployer \
-             -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
-            "minikube -p lgtm-remote image build -t lgtm-demo-app:0.1.0 .",
-        ]
+             --addons=metrics-server --addons=metallb --embed-certs"
+                .to_string(),
+            "minikube ip -p lgtm-remote".to_string(),
+            format!("minikube -p lgtm-remote {gateway_api_diff}"),
+            format!("minikube -p lgtm-remote {gateway_api}"),
+            // Built once, checked before and after; then listed again and saved for the copy.
+            "minikube -p lgtm-remote image ls --format json".to_string(),
+            "minikube -p lgtm-remote image build -t lgtm-demo-app:0.1.0 .".to_string(),
+            "minikube -p lgtm-remote image ls --format json".to_string(),
+            "minikube -p lgtm-remote image ls --format json".to_string(),
+            format!("minikube -p lgtm-remote image save lgtm-demo-app:0.1.0 {archive}"),
+        ])
+    );
+    let position = |call: &str| calls.iter().position(|c| c == call).unwrap();
+    assert!(
+        position(&format!(
+            "minikube -p lgtm-remote image save lgtm-demo-app:0.1.0 {archive}"
+        )) < position(&format!("minikube -p lgtm-central image load {archive}")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.contains(" image build ")).count(),
+        1,
+        "built once: {calls:?}"
+    );
+    // The central agent runs the copied image (the plan test checks that it waits for it).
+    assert!(
+        setup
+            .central
+            .get(
+                "apps/v1",
+                "Deployment",
+                Some("observability"),
+                "telemetry-agent"
+            )
+            .is_some()
     );
     assert_eq!(
         calls[0], "minikube version --short",
         "versions are checked first"
     );
     let minikube_calls = calls.iter().filter(|c| c.starts_with("minikube")).count();
-    assert_eq!(minikube_calls, 12, "{calls:?}");
+    assert_eq!(minikube_calls, 20, "{calls:?}");
     // Every release of the stack, once per cluster it belongs to, with its pinned version.
     let installs: Vec<&String> = calls
         .iter()
@@ -213,50 +209,13 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
     let stdout = text(&output.stdout);
     assert!(
-        // All but the helm repos (local helm state), the Gateway API CRDs and image builds
-        // (kubectl and minikube cannot tell) and the link (the fake link-gen prints nothing).
-        stdout.contains(&format!("{} of {STEPS} steps changed something", STEPS - 6)),
+        // All but the helm repos (local helm state) and the link (the fake link-gen prints
+        // nothing).
+        stdout.contains(&format!(
+            "{} of {STEPS} steps changed something, 2 unchanged",
+            STEPS - 2
+        )),
         "{stdout}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_run_repeats_no_work() {
-    let setup = Setup::new().await;
-    let first = setup.deployer(&["all"]).await;
-    assert!(first.status.success(), "{}", text(&first.stderr));
-    let anchor = std::fs::read(setup.state.path().join("certs/trust-anchor.crt")).unwrap();
-    let config_before = setup
-        .central
-        .get("v1", "ConfigMap", Some("metallb-system"), "config")
-        .unwrap();
-    setup.tools.clear_calls();
-
-    let second = setup.deployer(&["all"]).await;
-    assert!(second.status.success(), "{}", text(&second.stderr));
-    let calls = setup.tools.calls();
-    assert!(
-        calls.iter().all(|c| !c.starts_with("minikube start")),
-        "{calls:?}"
-    );
-    let stdout = text(&second.stdout);
-    assert!(
-        // helm decides itself whether a release changed, so each release step reports a change;
-        // every other step (minikube, secrets, manifests, namespaces, link) has nothing to do.
-        stdout.contains(&format!("{RELEASES} of {STEPS} steps changed something")),
-        "{stdout}"
-    );
-    let config_after = setup
-        .central
-        .get("v1", "ConfigMap", Some("metallb-system"), "config")
-        .unwrap();
-    assert_eq!(
-        config_before["metadata"]["resourceVersion"],
-        config_after["metadata"]["resourceVersion"]
-    );
-    assert_eq!(
-        std::fs::read(setup.state.path().join("certs/trust-anchor.crt")).unwrap(),
-        anchor
     );
 }
 
@@ -292,6 +251,43 @@ async fn a_failing_command_names_the_step_the_command_and_its_stderr() {
     std::fs::remove_file(setup.tools.root.path().join("fail-minikube-start")).unwrap();
     let again = setup.deployer(&["all"]).await;
     assert!(again.status.success(), "{}", text(&again.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_build_that_fails_quietly_is_caught() {
+    // minikube logs a failed build on the node and still exits 0.
+    let setup = Setup::new().await;
+    setup.tools.file("build-fails-quietly", "");
+    let output = setup.deployer(&["remote"]).await;
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("error: step `image lgtm-remote/lgtm-demo-app:0.1.0` failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "lgtm-demo-app:0.1.0 is not in lgtm-remote after `minikube image build`, though \
+             minikube reported success"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: minikube logs the cause instead of failing"),
+        "{stderr}"
+    );
+    // The agent that would run the image was not applied.
+    assert!(
+        setup
+            .remote
+            .get(
+                "apps/v1",
+                "Deployment",
+                Some("observability"),
+                "telemetry-agent"
+            )
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

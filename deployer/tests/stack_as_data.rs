@@ -199,12 +199,12 @@ async fn the_engine_runs_new_steps() {
     assert_eq!(helm[1], "helm repo update linkerd");
     assert_eq!(
         helm.len(),
-        6,
-        "repos once, then two releases per cluster: {helm:?}"
+        10,
+        "repos once, then two releases per cluster, each looked up and installed: {helm:?}"
     );
     let central_releases: Vec<&&String> = helm
         .iter()
-        .filter(|c| c.contains("--kube-context lgtm-central"))
+        .filter(|c| c.contains("--kube-context lgtm-central") && c.starts_with("helm upgrade"))
         .collect();
     assert!(central_releases[0].starts_with("helm upgrade --install linkerd-crds "));
     assert!(central_releases[1].starts_with("helm upgrade --install linkerd-control-plane "));

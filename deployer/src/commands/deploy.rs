@@ -50,11 +50,10 @@ pub async fn deploy(
         eprintln!("warning: {warning}");
     }
     let summary = result.map_err(DeployerError::StepsFailed)?;
-    let changed = summary.changed();
     println!(
-        "deployer {title}: done in {:.1}s; {changed} of {} steps changed something",
+        "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),
-        summary.results.len()
+        summary.report()
     );
     if matches!(target, Target::All | Target::Central) {
         let ingress = super::summary::ingress_address(settings).await;

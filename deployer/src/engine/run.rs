@@ -68,7 +68,37 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn changed(&self) -> usize {
-        self.results.iter().filter(|r| r.outcome.changed()).count()
+        self.changed_steps().len()
+    }
+
+    pub fn unchanged(&self) -> usize {
+        self.results.len() - self.changed()
+    }
+
+    /// The steps that changed something, in the order they finished.
+    pub fn changed_steps(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| r.outcome.changed())
+            .map(|r| r.step.as_str())
+            .collect()
+    }
+
+    /// "3 of 41 steps changed something, 38 unchanged", then which ones changed; a re-run of a
+    /// finished setup reads "0 of 41 steps changed something, 41 unchanged".
+    pub fn report(&self) -> String {
+        let mut text = format!(
+            "{} of {} steps changed something, {} unchanged",
+            self.changed(),
+            self.results.len(),
+            self.unchanged()
+        );
+        let changed = self.changed_steps();
+        if !changed.is_empty() {
+            text.push_str("\nchanged: ");
+            text.push_str(&changed.join(", "));
+        }
+        text
     }
 }
 
@@ -195,6 +225,14 @@ mod tests {
         assert_eq!(&log[..2], ["start a", "start b"], "{log:?}");
         assert_eq!(log.last().unwrap(), "end c");
         assert_eq!(summary.changed(), 3);
+        assert_eq!(summary.unchanged(), 0);
+        assert!(
+            summary
+                .report()
+                .starts_with("3 of 3 steps changed something, 0 unchanged\nchanged: "),
+            "{}",
+            summary.report()
+        );
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
 //! From a command and the stack to the list of steps.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::engine::{Plan, PlanError, Step};
-use crate::settings::{ClusterSpec, Settings};
-use crate::stack::{ClusterWorkloads, Stack, Workload};
+use crate::settings::{ClusterSpec, Role, Settings};
+use crate::stack::{ClusterWorkloads, ImageBuild, Stack, Workload};
 
 use super::{Action, DeployPlan};
 
@@ -34,6 +35,11 @@ pub fn metallb_step(cluster: &ClusterSpec) -> String {
 
 pub fn namespaces_step(cluster: &ClusterSpec) -> String {
     format!("namespaces {}", cluster.profile)
+}
+
+/// The step after which `image` is in `cluster`'s node (built there or copied there).
+pub fn image_step(cluster: &ClusterSpec, image: &ImageBuild) -> String {
+    format!("image {}/{}", cluster.context(), image.tag)
 }
 
 pub fn build_plan(
@@ -76,9 +82,13 @@ pub fn build_plan(
     for (cluster, workloads) in &clusters {
         steps.extend(cluster_steps(cluster, workloads));
     }
+    // Images next: they need only a running node, so they build while the charts install.
+    let (image_steps, image_ready) = image_steps(settings, &clusters);
+    steps.extend(image_steps);
     let mut cluster_done = Vec::new();
     for (cluster, workloads) in &clusters {
-        let added = workload_steps(cluster, workloads, have_repos);
+        let ready = image_ready.get(&cluster.profile).cloned();
+        let added = workload_steps(cluster, workloads, have_repos, ready);
         cluster_done.push(match added.last() {
             Some(last) => last.name.clone(),
             None => infrastructure_done(cluster, workloads),
@@ -149,6 +159,71 @@ fn cluster_steps(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> Vec<Ste
     steps
 }
 
+/// The image a cluster's workloads need, if any.
+fn image_of(workloads: &ClusterWorkloads) -> Option<&ImageBuild> {
+    workloads.workloads.iter().find_map(|w| match w {
+        Workload::Image(image) => Some(image),
+        _ => None,
+    })
+}
+
+/// The demo-app image is built once and copied into every other cluster that runs it: a build
+/// compiles the workspace (minutes the first time), a copy moves an archive (seconds). It is built
+/// in the remote cluster when the plan has it (the demo runs there; the central cluster needs it
+/// only for its agent), otherwise in the one cluster deployed. Returns the steps and, per
+/// profile, the step after which the image is there.
+fn image_steps(
+    settings: &Settings,
+    clusters: &[(&ClusterSpec, &ClusterWorkloads)],
+) -> (Vec<Step<Action>>, HashMap<String, String>) {
+    let needing: Vec<(&ClusterSpec, &ImageBuild)> = clusters
+        .iter()
+        .filter_map(|(cluster, workloads)| image_of(workloads).map(|image| (*cluster, image)))
+        .collect();
+    let Some(&(builder, image)) = needing
+        .iter()
+        .find(|(cluster, _)| cluster.role == Role::Remote)
+        .or(needing.first())
+    else {
+        return (Vec::new(), HashMap::new());
+    };
+    let built = image_step(builder, image);
+    let mut steps = vec![
+        Step::new(
+            built.clone(),
+            Action::BuildImage {
+                profile: builder.profile.clone(),
+                image: image.clone(),
+            },
+            // A cached rebuild; the first one takes minutes.
+            Duration::from_secs(30),
+        )
+        .after([start_step(builder)]),
+    ];
+    let mut ready = HashMap::from([(builder.profile.clone(), built.clone())]);
+    for &(cluster, _) in needing.iter().filter(|(c, _)| c.profile != builder.profile) {
+        let copied = image_step(cluster, image);
+        steps.push(
+            Step::new(
+                copied.clone(),
+                Action::CopyImage {
+                    from: builder.profile.clone(),
+                    to: cluster.profile.clone(),
+                    image: image.clone(),
+                    archive: settings
+                        .state_dir
+                        .join("images")
+                        .join(image.archive_file_name()),
+                },
+                Duration::from_secs(20),
+            )
+            .after([built.clone(), start_step(cluster)]),
+        );
+        ready.insert(cluster.profile.clone(), copied);
+    }
+    (steps, ready)
+}
+
 /// The step after which a cluster is ready for workloads.
 fn infrastructure_done(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> String {
     if workloads.namespaces.is_empty() {
@@ -158,17 +233,25 @@ fn infrastructure_done(cluster: &ClusterSpec, workloads: &ClusterWorkloads) -> S
     }
 }
 
-/// Workloads go one after the other: a later chart may need an earlier one's CRDs.
+/// Workloads go one after the other: a later chart may need an earlier one's CRDs. The image is
+/// not a step of the chain (see [`image_steps`]): the workload after it in the list waits for
+/// `image_ready` as well.
 fn workload_steps(
     cluster: &ClusterSpec,
     workloads: &ClusterWorkloads,
     have_repos: bool,
+    image_ready: Option<String>,
 ) -> Vec<Step<Action>> {
     let context = cluster.context().to_string();
     let mut previous = infrastructure_done(cluster, workloads);
+    let mut waits_for_image = None;
     let mut steps = Vec::new();
     for workload in &workloads.workloads {
         let (name, action, estimate, needs_repos) = match workload {
+            Workload::Image(_) => {
+                waits_for_image = image_ready.clone();
+                continue;
+            }
             Workload::Manifest(manifest) => (
                 format!("manifest {context}/{}", manifest.name),
                 Action::ApplyManifest {
@@ -194,16 +277,6 @@ fn workload_steps(
                     manifest: manifest.clone(),
                 },
                 Duration::from_secs(5),
-                false,
-            ),
-            Workload::Image(image) => (
-                format!("image {context}/{}", image.tag),
-                Action::BuildImage {
-                    profile: cluster.profile.clone(),
-                    image: image.clone(),
-                },
-                // A cached rebuild; the first one takes minutes.
-                Duration::from_secs(30),
                 false,
             ),
             Workload::Dashboards(dashboards) => (
@@ -233,6 +306,7 @@ fn workload_steps(
         if needs_repos {
             after.push(HELM_REPOS.to_string());
         }
+        after.extend(waits_for_image.take());
         after.sort();
         after.dedup();
         steps.push(Step::new(name.clone(), action, estimate).after(after));

@@ -89,14 +89,44 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 yaml,
             }]
         }
-        Action::ApplyRemoteManifest { profile, manifest } => {
-            vec![run(minikube::apply_url(profile, &manifest.url))]
+        Action::ApplyRemoteManifest { profile, manifest } => vec![
+            run(minikube::diff_url(profile, &manifest.url)),
+            PlannedItem::Command {
+                command: minikube::apply_url(profile, &manifest.url),
+                only: Some("only when the diff finds differences or fails".to_string()),
+            },
+        ],
+        Action::BuildImage { profile, image } => vec![
+            run(minikube::image_list(profile)),
+            run(minikube::image_build(profile, &image.tag, &image.context)),
+            PlannedItem::Note(format!(
+                "{} must be listed by `minikube -p {profile} image ls` afterwards (minikube exits 0 \
+                 even when a build fails); unchanged when its ID is the one listed before",
+                image.tag
+            )),
+        ],
+        Action::CopyImage {
+            from,
+            to,
+            image,
+            archive,
+        } => {
+            let only = Some(format!(
+                "only when {to} does not have the image ID {from} has"
+            ));
+            vec![
+                run(minikube::image_list(from)),
+                run(minikube::image_list(to)),
+                PlannedItem::Command {
+                    command: minikube::image_save(from, &image.tag, archive),
+                    only: only.clone(),
+                },
+                PlannedItem::Command {
+                    command: minikube::image_load(to, archive),
+                    only,
+                },
+            ]
         }
-        Action::BuildImage { profile, image } => vec![run(minikube::image_build(
-            profile,
-            &image.tag,
-            &image.context,
-        ))],
         Action::ApplyDashboards {
             context,
             dashboards,
@@ -131,13 +161,26 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 source.context()
             )),
         ],
-        Action::InstallRelease { context, release } => {
-            vec![run(helm::upgrade_install(
-                release,
-                context,
-                settings.wait_timeout,
-            ))]
-        }
+        Action::InstallRelease { context, release } => vec![
+            run(helm::list_release(release, context)),
+            PlannedItem::Command {
+                command: helm::get_values(release, context),
+                only: Some(format!(
+                    "only when {} is deployed with chart {}-{}",
+                    release.name,
+                    release.chart_name(),
+                    release.version
+                )),
+            },
+            PlannedItem::Command {
+                command: helm::upgrade_install(release, context, settings.wait_timeout),
+                only: Some(
+                    "only when the release is missing, failed or pending, or its chart version \
+                     or values differ"
+                        .to_string(),
+                ),
+            },
+        ],
     }
 }
 

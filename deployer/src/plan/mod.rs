@@ -52,6 +52,14 @@ pub enum Action {
         profile: String,
         image: ImageBuild,
     },
+    /// The image built in profile `from`, saved to `archive` and loaded into profile `to`,
+    /// unless `to` already has the same image.
+    CopyImage {
+        from: String,
+        to: String,
+        image: ImageBuild,
+        archive: PathBuf,
+    },
     /// The dashboards folder as one ConfigMap for Grafana's sidecar.
     ApplyDashboards {
         context: String,
@@ -84,7 +92,8 @@ impl Action {
             }
             Action::ConfigureMetallb { .. }
             | Action::ApplyRemoteManifest { .. }
-            | Action::BuildImage { .. } => {
+            | Action::BuildImage { .. }
+            | Action::CopyImage { .. } => {
                 vec![Tool::Minikube]
             }
             Action::Namespaces { .. }

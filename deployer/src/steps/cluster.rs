@@ -43,23 +43,3 @@ pub async fn configure_metallb(
         Change::Created | Change::Changed => Outcome::Changed(detail),
     })
 }
-
-/// minikube's builder caches layers, so a rebuild of unchanged sources is quick; whether the
-/// image changed is not reported by minikube, so the step reports the tag it built.
-pub async fn build_image(
-    deployer: &Deployer,
-    profile: &str,
-    image: &crate::stack::ImageBuild,
-) -> Result<Outcome, StepError> {
-    deployer
-        .run(&crate::minikube::image_build(
-            profile,
-            &image.tag,
-            &image.context,
-        ))
-        .await?;
-    Ok(Outcome::Unchanged(format!(
-        "{} built in {profile}",
-        image.tag
-    )))
-}

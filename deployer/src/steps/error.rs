@@ -1,7 +1,10 @@
 use crate::certs::CertError;
+use crate::helm::{HelmOutputError, ValuesError};
 use crate::k8s::KubeError;
 use crate::minikube::NotAnIp;
 use crate::tools::RunError;
+
+use super::image::ImageError;
 
 /// Why a step failed; the engine adds which step.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +17,12 @@ pub enum StepError {
     Certs(#[from] CertError),
     #[error(transparent)]
     Minikube(#[from] NotAnIp),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    HelmOutput(#[from] HelmOutputError),
+    #[error(transparent)]
+    Values(#[from] ValuesError),
     #[error("cannot read {path}: {source}")]
     Input {
         path: std::path::PathBuf,
@@ -39,6 +48,15 @@ impl StepError {
             StepError::Minikube(_) => {
                 Some("check `minikube status` and `minikube ip` for the profile".to_string())
             }
+            StepError::Image(e) => Some(e.help()),
+            StepError::HelmOutput(_) => Some(format!(
+                "the deployer reads helm's JSON as helm {} prints it; see `helm version`",
+                crate::tools::Tool::Helm.minimum_version()
+            )),
+            StepError::Values(ValuesError::Read { .. }) => {
+                Some("run the deployer from the repository root".to_string())
+            }
+            StepError::Values(_) => Some("fix the values file named above".to_string()),
             StepError::Input { .. } => {
                 Some("run the deployer from the repository root".to_string())
             }

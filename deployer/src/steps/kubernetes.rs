@@ -53,13 +53,27 @@ pub async fn secret(
     Ok(outcome(&[applied]))
 }
 
-/// kubectl reports each object as `serverside-applied` whether or not it changed, so the step
-/// cannot tell; it reports the objects it applied.
+/// kubectl reports each object as `serverside-applied` whether or not it changed, so `kubectl
+/// diff` decides first: nothing to change skips the apply; when diff cannot tell (no `diff`
+/// program on this machine, an older kubectl) the manifest is applied and reported as changed.
 pub async fn remote_manifest(
     deployer: &Deployer,
     profile: &str,
     manifest: &RemoteManifest,
 ) -> Result<Outcome, StepError> {
+    let diff = deployer
+        .run(&crate::minikube::diff_url(profile, &manifest.url))
+        .await?;
+    let compared = match diff.exit_code {
+        Some(0) => {
+            return Ok(Outcome::Unchanged(format!(
+                "{} already applied",
+                manifest.name
+            )));
+        }
+        Some(1) => "",
+        _ => ", without comparing first (`kubectl diff` failed)",
+    };
     let output = deployer
         .run(&crate::minikube::apply_url(profile, &manifest.url))
         .await?;
@@ -68,8 +82,8 @@ pub async fn remote_manifest(
         .lines()
         .filter(|l| !l.trim().is_empty())
         .count();
-    Ok(Outcome::Unchanged(format!(
-        "{} applied ({objects} objects)",
+    Ok(Outcome::Changed(format!(
+        "{} applied ({objects} objects){compared}",
         manifest.name
     )))
 }

@@ -4,6 +4,7 @@
 //! - `cluster.rs`: starting a minikube profile and its MetalLB pool,
 //! - `kubernetes.rs`: namespaces and manifests,
 //! - `charts.rs`: helm repositories and releases,
+//! - `image.rs`: building the demo-app image once and copying it into the other cluster,
 //! - `link.rs`: linking the remote cluster to the central one.
 //!
 //! Every action is idempotent: it checks or converges, so a re-run resumes where a failed one
@@ -13,6 +14,7 @@ mod certificates;
 mod charts;
 mod cluster;
 mod error;
+mod image;
 mod kubernetes;
 mod link;
 
@@ -85,9 +87,13 @@ impl Executor for Deployer {
             Action::ApplyRemoteManifest { profile, manifest } => {
                 kubernetes::remote_manifest(self, profile, manifest).await
             }
-            Action::BuildImage { profile, image } => {
-                cluster::build_image(self, profile, image).await
-            }
+            Action::BuildImage { profile, image } => image::build(self, profile, image).await,
+            Action::CopyImage {
+                from,
+                to,
+                image,
+                archive,
+            } => image::copy(self, from, to, image, archive).await,
             Action::ApplyDashboards {
                 context,
                 dashboards,

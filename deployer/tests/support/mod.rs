@@ -2,6 +2,7 @@
 //! fake Mimir/Loki/Tempo query APIs.
 #![allow(dead_code)]
 
+pub mod deploy;
 pub mod fake_api;
 pub mod fake_lgtm;
 pub mod fake_tools;

@@ -1,4 +1,8 @@
-//! minikube commands as data, and reading their answers.
+//! minikube commands as data, and reading their answers. Images: [`image`].
+
+mod image;
+
+pub use image::{ImageListError, image_build, image_id, image_list, image_load, image_save};
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -87,24 +91,27 @@ pub fn apply_url(profile: &str, url: &str) -> CommandSpec {
     .hint(format!("check that {url} is reachable from this machine"))
 }
 
-/// Builds an image inside the profile's node; a rebuild of unchanged sources is a cache hit.
-pub fn image_build(profile: &str, tag: &str, context: &std::path::Path) -> CommandSpec {
+/// What a server-side apply of the manifest at `url` would change, by kubectl's exit status (which
+/// `minikube kubectl` passes on): 0 nothing, 1 something, above 1 kubectl or its `diff` program
+/// failed. It downloads the manifest once more, which is cheaper than re-applying CRDs.
+pub fn diff_url(profile: &str, url: &str) -> CommandSpec {
     CommandSpec::new(
         Tool::Minikube,
         [
             "-p",
             profile,
-            "image",
-            "build",
-            "-t",
-            tag,
-            &context.display().to_string(),
+            "kubectl",
+            "--",
+            "diff",
+            "--server-side",
+            "--field-manager=lgtm-deployer",
+            "-f",
+            url,
         ],
-        format!("build {tag} in {profile}"),
+        format!("compare {url} with what {profile} has"),
     )
-    // A first build compiles the workspace in release mode.
-    .timeout(Duration::from_secs(1800))
-    .hint("run the deployer from the repository root, where the Dockerfile is")
+    .allow_failure()
+    .timeout(Duration::from_secs(300))
 }
 
 pub fn delete(profile: &str) -> CommandSpec {

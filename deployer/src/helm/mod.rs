@@ -1,7 +1,17 @@
 //! helm commands as data: chart repositories and releases with pinned versions.
 //!
 //! The stack (issue 6) describes its charts as [`HelmRepo`] and [`HelmRelease`] values; the plan turns
-//! them into steps, and these functions into command lines.
+//! them into steps, and these functions into command lines. What is deployed and whether it
+//! differs: [`release_state`]; the values helm would store for a release: [`values`].
+
+pub mod release_state;
+pub mod values;
+
+pub use release_state::{
+    Drift, HelmOutputError, ListedRelease, drift_from_list, get_values, list_release, parse_list,
+    parse_values,
+};
+pub use values::{ValuesError, desired_values, differences};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +64,12 @@ impl HelmRelease {
     /// The repo part of `chart`, if it names one.
     pub fn repo(&self) -> Option<&str> {
         self.chart.split_once('/').map(|(repo, _)| repo)
+    }
+
+    /// The chart's own name (`mimir-distributed` of `grafana/mimir-distributed`), which is what
+    /// `helm list` shows, followed by the version.
+    pub fn chart_name(&self) -> &str {
+        self.chart.rsplit('/').next().unwrap_or(&self.chart)
     }
 }
 
