@@ -2,7 +2,8 @@
 //!
 //! Where things are:
 //! - [`cli`]: flags, environment variables and defaults (one place); [`settings`]: the result,
-//! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `destroy`),
+//! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `grafana`,
+//!   `loadtest`, `destroy`),
 //! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
 //! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data,
 //! - [`engine`]: runs a plan's steps, independent ones concurrently, with progress,
@@ -11,6 +12,8 @@
 //! - [`tools`]: finding minikube/helm/linkerd and the one function that runs them,
 //! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data,
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
+//!   port-forwards,
+//! - [`loadtest`]: the loadgen Job, its log and summary, and the pipeline checks around it,
 //! - [`error`]: what the user sees when something fails, with help on how to fix it.
 
 pub mod certs;
@@ -23,6 +26,7 @@ pub mod error;
 pub mod helm;
 pub mod k8s;
 pub mod linkerd;
+pub mod loadtest;
 pub mod minikube;
 pub mod pins;
 pub mod plan;

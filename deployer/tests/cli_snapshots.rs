@@ -31,7 +31,9 @@ fn stdout_of(args: &[&str]) -> String {
 #[test]
 fn help() {
     insta::assert_snapshot!("help", stdout_of(&["--help"]));
-    for command in ["certs", "central", "remote", "all", "status", "destroy"] {
+    for command in [
+        "certs", "central", "remote", "all", "status", "loadtest", "destroy",
+    ] {
         insta::assert_snapshot!(format!("help_{command}"), stdout_of(&[command, "--help"]));
     }
 }
