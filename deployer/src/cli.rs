@@ -6,10 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
 use crate::loadtest::Rate;
+use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
 
 /// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.
 #[derive(Debug, Parser)]
@@ -66,12 +68,53 @@ pub enum Command {
                   app's error ratio was above --max-error-ratio, 4 a pipeline check failed."
     )]
     Loadtest(LoadtestArgs),
+    /// Prove the pipeline end to end: send a burst to the demo app, then query the central Mimir,
+    /// Loki and Tempo (through port-forwards) until each tenant's metrics, logs and a trace show
+    /// up. Exits non-zero if any check fails.
+    Verify(VerifyArgs),
     /// Delete both minikube profiles (the certificates are kept).
     Destroy {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// `text`: a table for people; `json`: for machines (stable field names).
+    #[arg(long, env = "LGTM_VERIFY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Longest time to wait for all the data to show up (e.g. 90s, 2m).
+    #[arg(long, env = "LGTM_VERIFY_DEADLINE", default_value = "2m", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    /// Time between two looks at a backend.
+    #[arg(long, env = "LGTM_VERIFY_POLL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Requests sent to the demo app before checking; 0 relies on the steady loadgen.
+    #[arg(long, env = "LGTM_VERIFY_BURST", default_value_t = 20)]
+    pub burst: u32,
+
+    /// Tenants to check, repeated or comma-separated: remote01 (the remote cluster's data), _local
+    /// (the central cluster's own).
+    #[arg(
+        long = "tenant",
+        value_name = "TENANT",
+        env = "LGTM_VERIFY_TENANTS",
+        value_delimiter = ',',
+        default_values = [REMOTE_TENANT, LOCAL_TENANT],
+        value_parser = PossibleValuesParser::new([REMOTE_TENANT, LOCAL_TENANT])
+    )]
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -94,12 +137,6 @@ pub struct LoadtestArgs {
     /// text for people, json for machines (progress still goes to stderr).
     #[arg(long, env = "LGTM_LOADTEST_OUTPUT", value_enum, default_value = "text")]
     pub output: OutputFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {

@@ -35,6 +35,11 @@ pub enum DeployerError {
     Loadtest(#[from] LoadtestError),
     #[error("cannot ask for confirmation: {0}")]
     Prompt(#[source] std::io::Error),
+    #[error("verify failed: {}", .failed.join(", "))]
+    VerifyFailed { failed: Vec<String> },
+    // STUB: goes away when `commands::verify::open_endpoints` opens real port-forwards.
+    #[error("port-forward not wired yet: cannot reach {what}")]
+    PortForwardNotWired { what: String },
 }
 
 fn describe_failures(failed: &PlanFailed<StepError>) -> String {
@@ -89,6 +94,14 @@ impl DeployerError {
             DeployerError::Signal(_) => None,
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
             DeployerError::Loadtest(e) => e.help(),
+            DeployerError::VerifyFailed { .. } => Some(
+                "each failed check above names its likely cause; `deployer status` shows the pods, \
+                 the link and the mirrored services; run `deployer verify` again once fixed"
+                    .into(),
+            ),
+            DeployerError::PortForwardNotWired { .. } => {
+                Some("this build of the deployer cannot open port-forwards yet".into())
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //! Where things are:
 //! - [`cli`]: flags, environment variables and defaults (one place); [`settings`]: the result,
 //! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `grafana`,
-//!   `loadtest`, `destroy`),
+//!   `verify`, `loadtest`, `destroy`),
 //! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
 //! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data,
 //! - [`engine`]: runs a plan's steps, independent ones concurrently, with progress,
@@ -13,6 +13,8 @@
 //! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data,
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
 //!   port-forwards,
+//! - [`verify`]: the checks behind `deployer verify` (Mimir, Loki, Tempo queries per tenant),
+//!   given plain URLs,
 //! - [`loadtest`]: the loadgen Job, its log and summary, and the pipeline checks around it,
 //! - [`error`]: what the user sees when something fails, with help on how to fix it.
 
@@ -34,6 +36,7 @@ pub mod settings;
 pub mod stack;
 pub mod steps;
 pub mod tools;
+pub mod verify;
 
 pub use cli::Cli;
 pub use error::{DeployerError, Report};

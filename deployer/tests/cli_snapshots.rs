@@ -32,7 +32,7 @@ fn stdout_of(args: &[&str]) -> String {
 fn help() {
     insta::assert_snapshot!("help", stdout_of(&["--help"]));
     for command in [
-        "certs", "central", "remote", "all", "status", "loadtest", "destroy",
+        "certs", "central", "remote", "all", "status", "verify", "loadtest", "destroy",
     ] {
         insta::assert_snapshot!(format!("help_{command}"), stdout_of(&[command, "--help"]));
     }
@@ -45,7 +45,7 @@ fn all_dry_run_plan() {
 
 #[test]
 fn other_dry_runs() {
-    for command in ["certs", "central", "remote", "status", "destroy"] {
+    for command in ["certs", "central", "remote", "status", "verify", "destroy"] {
         insta::assert_snapshot!(
             format!("dry_run_{command}"),
             stdout_of(&[command, "--dry-run"])

@@ -13,7 +13,7 @@ use crate::loadtest::pod_log::{self, PodLog};
 use crate::loadtest::report::RunReport;
 use crate::loadtest::run::{Finished, Progress, run_job};
 use crate::loadtest::summary::LoadgenSummary;
-use crate::loadtest::{LoadtestError, LoadtestSpec, dry_run, http::Http, pipeline};
+use crate::loadtest::{LoadtestError, LoadtestSpec, dry_run, pipeline};
 use crate::settings::Settings;
 use crate::stack::ImageBuild;
 
@@ -40,9 +40,8 @@ pub async fn loadtest(
     }
     let clients = Clients::new(settings.kubeconfig.clone());
     let remote = clients.client(remote_context).await?;
-    let http = Http::new();
 
-    let agent_before = pipeline::scrape_agent(&remote, &http).await;
+    let agent_before = pipeline::scrape_agent(&remote).await;
     let finished = run_job(
         &remote,
         &loadgen_job(&spec),
@@ -57,16 +56,16 @@ pub async fn loadtest(
     let window = SystemTime::now()
         .duration_since(finished.started)
         .unwrap_or_default();
-    let agent_after = pipeline::scrape_agent_drained(&remote, &http).await;
+    let agent_after = pipeline::scrape_agent_drained(&remote).await;
     let mut checks = pipeline::agent_checks(&agent_before, &agent_after, summary.requests.sent);
-    checks.extend(pipeline::prometheus_checks(&remote, &http, window).await);
+    checks.extend(pipeline::prometheus_checks(&remote, window).await);
     let run = RunWindow {
         job_name: spec.job_name.clone(),
         started: finished.started,
         requests_sent: summary.requests.sent,
     };
     let central = clients.client(central_context).await;
-    checks.extend(pipeline::backend_checks(central, &http, &run, args.settle).await);
+    checks.extend(pipeline::backend_checks(central, &run, args.settle).await);
 
     let raw = log.summary.clone().unwrap_or_default();
     let report = RunReport {

@@ -6,6 +6,7 @@ pub mod grafana;
 mod loadtest;
 mod status;
 mod summary;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::DeployerError;
@@ -27,6 +28,7 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
             grafana::grafana(&settings, *address, *port, dry_run).await
         }
         Command::Loadtest(args) => loadtest::loadtest(&settings, args, dry_run).await,
+        Command::Verify(args) => verify::verify(&settings, args, dry_run).await,
         Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
     }
 }

@@ -1,21 +1,20 @@
 //! Did the central Mimir, Loki and Tempo receive the run's data, in proportion to the requests
 //! sent? Queried through port-forwards to the central cluster's read paths, tenant `remote01`.
 //!
-//! Kept in this one file on purpose: `deployer verify` (module `verify`, written alongside) has
-//! fuller Mimir/Loki/Tempo clients; when they land, these three queries can move onto them.
-//!
-//! The services are the ones Grafana's data sources use (manifests/central/monitor.yaml).
+//! The requests and the answers' parsing are `verify`'s ([`crate::verify::http`],
+//! [`crate::verify::prometheus`], [`crate::verify::tempo`]); this file has only what loadtest asks
+//! and how it judges the counts. The services are the ones Grafana's data sources use
+//! (manifests/central/monitor.yaml).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
 use super::checks::{Check, Verdict, proportion_verdict, ratio};
-use super::http::Http;
-use super::prometheus::{self, QueryError};
+use super::prometheus;
+use crate::verify::http::{Backend as BackendKind, BackendClient, QueryError};
+use crate::verify::options::REMOTE_TENANT;
 
 /// Data from lgtm-remote is this tenant (DESIGN.md section 1).
-pub const TENANT: &str = "remote01";
+pub const TENANT: &str = REMOTE_TENANT;
 /// The `cluster` label the remote Prometheus and log shipper add (manifests/remote/monitor.yaml,
 /// manifests/remote/vector.yaml).
 pub const REMOTE_CLUSTER_LABEL: &str = "lgtm-remote";
@@ -57,11 +56,11 @@ pub fn tempo_query(job_name: &str) -> String {
     )
 }
 
-/// Where to query each backend (port-forward URLs, with the API prefix).
-pub struct BackendUrls {
-    pub mimir: String,
-    pub loki: String,
-    pub tempo: String,
+/// A client per backend, each with the tenant header, on its port-forward's URL.
+pub struct BackendClients {
+    pub mimir: BackendClient,
+    pub loki: BackendClient,
+    pub tempo: BackendClient,
 }
 
 /// The run, as the backends should have seen it.
@@ -72,19 +71,42 @@ pub struct RunWindow {
     pub requests_sent: u64,
 }
 
+/// A count that could not be had: why, and what to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmeasured {
+    pub why: String,
+    pub hint: String,
+}
+
+impl Unmeasured {
+    fn request(error: QueryError, backend: BackendKind) -> Self {
+        Unmeasured {
+            hint: error.hint(backend, TENANT),
+            why: error.to_string(),
+        }
+    }
+
+    fn answer(why: String, backend: BackendKind) -> Self {
+        Unmeasured {
+            why,
+            hint: format!(
+                "the answer is not the documented API shape: is the forward really to {}?",
+                backend.service()
+            ),
+        }
+    }
+}
+
+type Count = Result<Option<f64>, Unmeasured>;
+
 /// Measures the three backends, each until it passes or `settle` has passed since the run ended
 /// (data takes a scrape interval plus remote write to reach Mimir, a batch to reach Loki).
-pub async fn measure(
-    http: &Http,
-    urls: &BackendUrls,
-    run: &RunWindow,
-    settle: Duration,
-) -> Vec<Check> {
+pub async fn measure(clients: &BackendClients, run: &RunWindow, settle: Duration) -> Vec<Check> {
     let deadline = tokio::time::Instant::now() + settle;
     let (mimir, loki, tempo) = futures::join!(
-        until_pass(deadline, || mimir_check(http, &urls.mimir, run)),
-        until_pass(deadline, || loki_check(http, &urls.loki, run)),
-        until_pass(deadline, || tempo_check(http, &urls.tempo, run)),
+        until_pass(deadline, || mimir_check(&clients.mimir, run)),
+        until_pass(deadline, || loki_check(&clients.loki, run)),
+        until_pass(deadline, || tempo_check(&clients.tempo, run)),
     );
     vec![mimir, loki, tempo]
 }
@@ -113,87 +135,75 @@ fn window_since(started: SystemTime) -> Duration {
         .saturating_add(Duration::from_secs(1))
 }
 
-async fn mimir_check(http: &Http, base: &str, run: &RunWindow) -> Check {
+/// An instant query (Mimir's Prometheus API and Loki's share the answer's shape).
+async fn instant(client: &BackendClient, path: &str, query: &str, backend: BackendKind) -> Count {
+    let body = client
+        .get(path, &[("query", query.to_string())])
+        .await
+        .map_err(|e| Unmeasured::request(e, backend))?;
+    prometheus::instant_value(&body).map_err(|why| Unmeasured::answer(why, backend))
+}
+
+async fn mimir_check(client: &BackendClient, run: &RunWindow) -> Check {
     let query = mimir_query(window_since(run.started));
-    let value = prometheus::instant(http, base, &query, Some(TENANT)).await;
+    let value = instant(client, "/api/v1/query", &query, BackendKind::Mimir).await;
     judge_count("mimir: app requests counted", value, run.requests_sent)
         .hint(
             "Mimir has fewer of the app's requests than were sent: see the prometheus checks \
              above; check the link (`deployer status`) and that remote01 is accepted",
         )
-        .query(format!("{query}  (tenant {TENANT})"))
+        .query(client.describe("/api/v1/query", &[("query", query)]))
 }
 
-async fn loki_check(http: &Http, base: &str, run: &RunWindow) -> Check {
+async fn loki_check(client: &BackendClient, run: &RunWindow) -> Check {
     let query = loki_query(window_since(run.started));
-    let value = loki_instant(http, base, &query).await;
+    let value = instant(client, "/loki/api/v1/query", &query, BackendKind::Loki).await;
     judge_count("loki: app log lines", value, run.requests_sent)
         .hint(
             "Loki has fewer request lines than requests sent: check the log shipper \
              (log-shipper in observability) and loki-write-lgtm-central (`deployer status`)",
         )
-        .query(format!("{query}  (tenant {TENANT})"))
+        .query(client.describe("/loki/api/v1/query", &[("query", query)]))
 }
 
-async fn loki_instant(http: &Http, base: &str, logql: &str) -> Result<Option<f64>, QueryError> {
-    let url = format!("{base}/loki/api/v1/query");
-    let answer = http
-        .get_json(&url, &[("query", logql.to_string())], Some(TENANT))
-        .await?;
-    prometheus::instant_value(&answer)
-}
-
-async fn tempo_check(http: &Http, base: &str, run: &RunWindow) -> Check {
-    let query = tempo_query(&run.job_name);
-    let found = tempo_search(http, base, &query, run.started).await;
+async fn tempo_check(client: &BackendClient, run: &RunWindow) -> Check {
+    let params = tempo_params(&run.job_name, run.started);
+    let found = tempo_search(client, &params).await;
     let expected = run.requests_sent.min(TEMPO_SEARCH_LIMIT);
     judge_count("tempo: the run's traces", found, expected)
         .hint(
             "Tempo has fewer of the run's traces than expected: see the agent checks above, \
              then tempo-distributor's logs on the central cluster",
         )
-        .query(format!(
-            "search {query} (limit {TEMPO_SEARCH_LIMIT}, tenant {TENANT})"
-        ))
+        .query(client.describe("/api/search", &params))
 }
 
-/// How many traces a TraceQL search finds since `started` (Tempo's /api/search answer).
-async fn tempo_search(
-    http: &Http,
-    base: &str,
-    traceql: &str,
-    started: SystemTime,
-) -> Result<Option<f64>, QueryError> {
+/// A TraceQL search for the run's traces since it started.
+fn tempo_params(job_name: &str, started: SystemTime) -> Vec<(&'static str, String)> {
     let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let params = [
-        ("q", traceql.to_string()),
+    vec![
+        ("q", tempo_query(job_name)),
         ("start", unix(started).to_string()),
         ("end", (unix(SystemTime::now()) + 1).to_string()),
         ("limit", TEMPO_SEARCH_LIMIT.to_string()),
-    ];
-    let answer = http
-        .get_json(&format!("{base}/api/search"), &params, Some(TENANT))
-        .await?;
-    traces_found(&answer)
+    ]
 }
 
-/// The number of traces in a Tempo search answer (`{"traces": [...], "metrics": {...}}`).
-pub fn traces_found(answer: &Value) -> Result<Option<f64>, QueryError> {
-    match &answer["traces"] {
-        Value::Array(traces) => Ok(Some(traces.len() as f64)),
-        // Tempo leaves `traces` out when nothing matched.
-        Value::Null if answer.get("metrics").is_some() => Ok(Some(0.0)),
-        _ => Err(QueryError::Shape(
-            "a Tempo search answer has `traces` or `metrics`".into(),
-        )),
-    }
+/// How many traces the search found (Tempo's /api/search answer, read by `verify`).
+async fn tempo_search(client: &BackendClient, params: &[(&str, String)]) -> Count {
+    let body = client
+        .get("/api/search", params)
+        .await
+        .map_err(|e| Unmeasured::request(e, BackendKind::Tempo))?;
+    let traces = crate::verify::tempo::parse_search(&body)
+        .map_err(|why| Unmeasured::answer(why, BackendKind::Tempo))?;
+    Ok(Some(traces.len() as f64))
 }
 
 /// A count against what was expected: pass at [`PASS_SHARE`], warn above zero, fail at zero.
-pub fn judge_count(name: &str, value: Result<Option<f64>, QueryError>, expected: u64) -> Check {
-    let hint = "is the central cluster up? `deployer status`";
+pub fn judge_count(name: &str, value: Count, expected: u64) -> Check {
     let count = match value {
-        Err(error) => return Check::unmeasured(name, error, hint),
+        Err(unmeasured) => return Check::unmeasured(name, unmeasured.why, &unmeasured.hint),
         Ok(count) => count.unwrap_or(0.0),
     };
     let detail = format!("{count:.0} for {expected} requests sent");

@@ -9,8 +9,8 @@
 //! - [`agent`]: the telemetry agent's span counters before and after, and their verdicts,
 //! - [`prometheus`]: the remote Prometheus's remote-write failures and lag,
 //! - [`backends`]: whether the central Mimir, Loki and Tempo received data in proportion,
-//! - [`pipeline`]: the port-forwards those measurements go through,
-//! - [`http`]: the one JSON-over-HTTP helper the queries share,
+//! - [`pipeline`]: the port-forwards those measurements go through; the HTTP client and the
+//!   Mimir/Loki/Tempo answers' parsing are [`crate::verify`]'s,
 //! - [`checks`]: a verdict (pass/warn/fail) with what was measured and a hint,
 //! - [`report`]: the result as text or JSON; [`dry_run`]: what a run would do,
 //! - [`error`]: what can go wrong, with help.
@@ -21,7 +21,6 @@ pub mod checks;
 pub mod dry_run;
 pub mod error;
 pub mod exposition;
-pub mod http;
 pub mod job;
 pub mod pipeline;
 pub mod pod_log;

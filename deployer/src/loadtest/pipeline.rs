@@ -8,11 +8,19 @@ use std::time::Duration;
 use kube::Client;
 
 use super::agent::{self, AGENT_SERVICE, SpanCounters};
-use super::backends::{self, BackendUrls, LOKI, MIMIR, RunWindow, TEMPO};
+use super::backends::{self, BackendClients, LOKI, MIMIR, RunWindow, TEMPO, TENANT};
 use super::checks::Check;
-use super::http::Http;
 use super::prometheus::{self, PROMETHEUS_SERVICE};
 use crate::k8s::{KubeError, PortForward};
+use crate::verify::http::{BackendClient, http_client};
+
+/// Each request's limit; the forwards are local and the backends answer in seconds.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A client for `base` (a forward's URL plus the API's prefix), as `tenant` when given.
+pub fn client(base: &str, tenant: Option<&str>) -> BackendClient {
+    BackendClient::new(http_client(REQUEST_TIMEOUT), base, tenant, REQUEST_TIMEOUT)
+}
 
 /// How long to wait after the run for the agent to empty its queue before the last scrape.
 const AGENT_DRAIN: Duration = Duration::from_secs(15);
@@ -29,12 +37,12 @@ async fn forward(
 }
 
 /// The agent's span counters now, through a fresh forward (the agent's pod may change).
-pub async fn scrape_agent(client: &Client, http: &Http) -> Result<SpanCounters, String> {
-    let forward = forward(client, AGENT_SERVICE)
+pub async fn scrape_agent(kube: &Client) -> Result<SpanCounters, String> {
+    let forward = forward(kube, AGENT_SERVICE)
         .await
         .map_err(|e| e.to_string())?;
-    let text = http
-        .get_text(&format!("{}/metrics", forward.url()), &[], None)
+    let text = client(&forward.url(), None)
+        .get("/metrics", &[])
         .await
         .map_err(|e| e.to_string())?;
     SpanCounters::from_exposition(&text).map_err(|e| e.to_string())
@@ -42,10 +50,10 @@ pub async fn scrape_agent(client: &Client, http: &Http) -> Result<SpanCounters, 
 
 /// Scrapes until the agent's queue is empty (or [`AGENT_DRAIN`] has passed), so spans still on
 /// their way are not counted as missing.
-pub async fn scrape_agent_drained(client: &Client, http: &Http) -> Result<SpanCounters, String> {
+pub async fn scrape_agent_drained(kube: &Client) -> Result<SpanCounters, String> {
     let deadline = tokio::time::Instant::now() + AGENT_DRAIN;
     loop {
-        let counters = scrape_agent(client, http).await?;
+        let counters = scrape_agent(kube).await?;
         if counters.queue_size == 0.0 || tokio::time::Instant::now() >= deadline {
             return Ok(counters);
         }
@@ -70,9 +78,9 @@ pub fn agent_checks(
     }
 }
 
-pub async fn prometheus_checks(client: &Client, http: &Http, window: Duration) -> Vec<Check> {
-    match forward(client, PROMETHEUS_SERVICE).await {
-        Ok(forward) => prometheus::measure(http, &forward.url(), window).await,
+pub async fn prometheus_checks(kube: &Client, window: Duration) -> Vec<Check> {
+    match forward(kube, PROMETHEUS_SERVICE).await {
+        Ok(forward) => prometheus::measure(&client(&forward.url(), None), window).await,
         Err(error) => vec![Check::unmeasured(
             "prometheus: remote write",
             error,
@@ -85,7 +93,6 @@ pub async fn prometheus_checks(client: &Client, http: &Http, window: Duration) -
 /// be made (the error says why).
 pub async fn backend_checks(
     central: Result<Client, KubeError>,
-    http: &Http,
     run: &RunWindow,
     settle: Duration,
 ) -> Vec<Check> {
@@ -101,23 +108,26 @@ pub async fn backend_checks(
             })
             .collect()
     };
-    let client = match central {
-        Ok(client) => client,
+    let kube = match central {
+        Ok(kube) => kube,
         Err(error) => return unmeasured(&error),
     };
     let forwards = futures::try_join!(
-        forward(&client, (MIMIR.0, MIMIR.1, MIMIR.2)),
-        forward(&client, (LOKI.0, LOKI.1, LOKI.2)),
-        forward(&client, (TEMPO.0, TEMPO.1, TEMPO.2)),
+        forward(&kube, (MIMIR.0, MIMIR.1, MIMIR.2)),
+        forward(&kube, (LOKI.0, LOKI.1, LOKI.2)),
+        forward(&kube, (TEMPO.0, TEMPO.1, TEMPO.2)),
     );
     let (mimir, loki, tempo) = match forwards {
         Ok(forwards) => forwards,
         Err(error) => return unmeasured(&error),
     };
-    let urls = BackendUrls {
-        mimir: format!("{}{}", mimir.url(), MIMIR.3),
-        loki: format!("{}{}", loki.url(), LOKI.3),
-        tempo: format!("{}{}", tempo.url(), TEMPO.3),
+    let on = |forward: &PortForward, prefix: &str| {
+        client(&format!("{}{prefix}", forward.url()), Some(TENANT))
     };
-    backends::measure(http, &urls, run, settle).await
+    let clients = BackendClients {
+        mimir: on(&mimir, MIMIR.3),
+        loki: on(&loki, LOKI.3),
+        tempo: on(&tempo, TEMPO.3),
+    };
+    backends::measure(&clients, run, settle).await
 }

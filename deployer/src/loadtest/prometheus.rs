@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::checks::{Check, Verdict};
-use super::http::{Http, HttpError};
+use crate::verify::http::BackendClient;
+use crate::verify::prometheus::{parse_instant_vector, total};
 
 pub const PROMETHEUS_SERVICE: (&str, &str, u16) = ("observability", "monitor-prometheus", 9090);
 
@@ -37,71 +36,37 @@ pub fn retried_query(window: Duration) -> String {
 pub const LAG_QUERY: &str = "max(prometheus_remote_storage_highest_timestamp_in_seconds) - \
      max(prometheus_remote_storage_queue_highest_sent_timestamp_seconds)";
 
-/// Why an instant-query answer could not be read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum QueryError {
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    #[error("the query failed: {0}")]
-    Failed(String),
-    #[error("unexpected answer: {0}")]
-    Shape(String),
-}
-
-/// The sum of an instant query's result (Prometheus, Mimir and Loki share this shape), or None
-/// when the result is empty (no such series).
-pub fn instant_value(answer: &Value) -> Result<Option<f64>, QueryError> {
-    if answer["status"] != "success" {
-        let error = answer["error"].as_str().unwrap_or("no error message");
-        return Err(QueryError::Failed(error.to_string()));
-    }
-    let data = &answer["data"];
-    let values: Vec<&Value> = match data["resultType"].as_str() {
-        Some("vector") => data["result"]
-            .as_array()
-            .ok_or_else(|| QueryError::Shape("`data.result` is not a list".into()))?
-            .iter()
-            .map(|series| &series["value"][1])
-            .collect(),
-        Some("scalar") => vec![&data["result"][1]],
-        other => return Err(QueryError::Shape(format!("result type {other:?}"))),
-    };
-    if values.is_empty() {
+/// The sum of an instant query's vector (Prometheus, Mimir and Loki share the shape), or None
+/// when it is empty (no such series). Parsed by `verify`'s Prometheus API reader.
+pub fn instant_value(body: &str) -> Result<Option<f64>, String> {
+    let samples = parse_instant_vector(body)?;
+    if samples.is_empty() {
         return Ok(None);
     }
-    let mut total = 0.0;
-    for value in values {
-        let number = value
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| QueryError::Shape(format!("sample value {value} is not a number")))?;
-        total += number;
+    if let Some(odd) = samples.iter().find(|s| s.number().is_none()) {
+        return Err(format!("sample value {:?} is not a number", odd.value.1));
     }
-    Ok(Some(total))
+    Ok(Some(total(&samples)))
 }
 
-/// Runs an instant query against `<base>/api/v1/query`.
-pub async fn instant(
-    http: &Http,
-    base: &str,
-    promql: &str,
-    tenant: Option<&str>,
-) -> Result<Option<f64>, QueryError> {
-    let url = format!("{base}/api/v1/query");
-    let answer = http
-        .get_json(&url, &[("query", promql.to_string())], tenant)
-        .await?;
-    instant_value(&answer)
+/// Runs an instant query against `<client's base>/api/v1/query`; errors are the request's (from
+/// `verify`'s client, which names the URL and the cause) or the answer's.
+pub async fn instant(client: &BackendClient, promql: &str) -> Result<Option<f64>, String> {
+    let body = client
+        .get("/api/v1/query", &[("query", promql.to_string())])
+        .await
+        .map_err(|e| e.to_string())?;
+    instant_value(&body)
 }
 
-/// Every remote-write check, against Prometheus at `base` (a port-forward URL).
-pub async fn measure(http: &Http, base: &str, window: Duration) -> Vec<Check> {
+/// Every remote-write check, against the remote Prometheus (through a port-forward).
+pub async fn measure(prometheus: &BackendClient, window: Duration) -> Vec<Check> {
     let failed_promql = failed_query(window);
     let retried_promql = retried_query(window);
     let (failed, retried, lag) = futures::join!(
-        instant(http, base, &failed_promql, None),
-        instant(http, base, &retried_promql, None),
-        instant(http, base, LAG_QUERY, None),
+        instant(prometheus, &failed_promql),
+        instant(prometheus, &retried_promql),
+        instant(prometheus, LAG_QUERY),
     );
     vec![
         judge_failed(failed).query(failed_promql),
@@ -112,7 +77,7 @@ pub async fn measure(http: &Http, base: &str, window: Duration) -> Vec<Check> {
 
 const NOT_MEASURED_HINT: &str = "is the remote Prometheus running? `deployer status` shows its pod";
 
-pub fn judge_failed(value: Result<Option<f64>, QueryError>) -> Check {
+pub fn judge_failed(value: Result<Option<f64>, String>) -> Check {
     let name = "prometheus: remote-write failures";
     match value {
         Err(error) => Check::unmeasured(name, error, NOT_MEASURED_HINT),
@@ -135,7 +100,7 @@ pub fn judge_failed(value: Result<Option<f64>, QueryError>) -> Check {
     }
 }
 
-pub fn judge_retried(value: Result<Option<f64>, QueryError>) -> Check {
+pub fn judge_retried(value: Result<Option<f64>, String>) -> Check {
     let name = "prometheus: remote-write retries";
     match value {
         Err(error) => Check::unmeasured(name, error, NOT_MEASURED_HINT),
@@ -154,7 +119,7 @@ pub fn judge_retried(value: Result<Option<f64>, QueryError>) -> Check {
     }
 }
 
-pub fn judge_lag(value: Result<Option<f64>, QueryError>) -> Check {
+pub fn judge_lag(value: Result<Option<f64>, String>) -> Check {
     let name = "prometheus: remote-write lag";
     match value {
         Err(error) => Check::unmeasured(name, error, NOT_MEASURED_HINT),
@@ -185,27 +150,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn instant_values_sum_vectors_and_read_scalars() {
+    fn instant_values_sum_vectors() {
         let vector = json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {}, "value": [1.0, "2.5"]}, {"metric": {"a": "b"}, "value": [1.0, "1"]}]}});
-        assert_eq!(instant_value(&vector), Ok(Some(3.5)));
+        assert_eq!(instant_value(&vector.to_string()), Ok(Some(3.5)));
         let empty = json!({"status": "success", "data": {"resultType": "vector", "result": []}});
-        assert_eq!(instant_value(&empty), Ok(None));
-        let scalar =
-            json!({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "4"]}});
-        assert_eq!(instant_value(&scalar), Ok(Some(4.0)));
+        assert_eq!(instant_value(&empty.to_string()), Ok(None));
     }
 
     #[test]
     fn errors_and_odd_answers_are_errors() {
         let error = json!({"status": "error", "errorType": "bad_data", "error": "parse error"});
-        assert_eq!(
-            instant_value(&error),
-            Err(QueryError::Failed("parse error".into()))
-        );
+        let message = instant_value(&error.to_string()).unwrap_err();
+        assert!(message.contains("parse error"), "{message}");
         let odd = json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {}, "value": [1.0, "many"]}]}});
-        assert!(matches!(instant_value(&odd), Err(QueryError::Shape(_))));
+        let message = instant_value(&odd.to_string()).unwrap_err();
+        assert!(message.contains("not a number"), "{message}");
+        assert!(instant_value("<html>").is_err());
     }
 
     #[test]
@@ -215,7 +177,7 @@ mod tests {
         assert_eq!(judge_lag(Ok(Some(5.0))).verdict, Verdict::Pass);
         assert_eq!(judge_lag(Ok(Some(60.0))).verdict, Verdict::Warn);
         assert_eq!(judge_lag(Ok(Some(600.0))).verdict, Verdict::Fail);
-        let unreachable = judge_lag(Err(QueryError::Failed("x".into())));
+        let unreachable = judge_lag(Err("cannot connect".into()));
         assert_eq!(unreachable.verdict, Verdict::Warn);
         assert!(unreachable.hint.is_some());
     }
