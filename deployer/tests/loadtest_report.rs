@@ -32,19 +32,23 @@ fn the_recorded_summary_matches_the_loadgen_schema_and_parses() {
     assert!(validator.is_valid(&recorded), "the recording is stale");
     let summary = LoadgenSummary::from_value(&recorded).unwrap();
     assert_eq!(summary.requests.sent, 1000);
-    assert_eq!(summary.errors_by_kind(), vec![("5xx", 11)]);
+    assert_eq!(summary.errors_by_kind(), vec![("5xx", 14)]);
 }
 
 #[test]
 fn the_summary_is_found_among_the_pod_log_lines() {
     let log = pod_log::split(&data("loadgen-pod.log"));
     let summary = log.parsed_summary().unwrap();
-    assert_eq!(summary.outcomes["2xx"], 989);
-    assert_eq!(log.lines.len(), 4, "{:?}", log.lines);
+    assert_eq!(summary.outcomes["2xx"], 986);
+    assert_eq!(log.lines.len(), 7, "{:?}", log.lines);
     assert!(log.lines.iter().all(|l| matches!(l, LogLine::Json(_))));
     assert_eq!(
-        log.lines[3].readable(),
-        "INFO load test finished completed=1000 error_ratio=0.011 missed=0 sent=1000"
+        log.lines[4].readable(),
+        "[   6.0s] sent 600, completed 600, errors 8, missed 0, in flight 0, p50 5.763 ms, p99 14.071 ms"
+    );
+    assert_eq!(
+        log.lines[6].readable(),
+        "INFO load test finished completed=1000 error_ratio=0.014 missed=0 sent=1000"
     );
 }
 
@@ -211,4 +215,30 @@ fn the_json_report_keeps_the_loadgen_summary_whole() {
     assert_eq!(json["passed"], false);
     assert_eq!(json["checks"][1]["verdict"], "warn");
     assert!(json["checks"][0].get("hint").is_none(), "no hint on a pass");
+}
+
+#[test]
+fn the_loadgen_progress_line_reads_like_its_terminal_line() {
+    let line = LogLine::parse(
+        r#"{"timestamp":"2026-11-27T21:20:05Z","level":"INFO","target":"demo_app::loadgen::stats","message":"progress","elapsed_s":10.001,"sent":500,"completed":498,"errors":1,"missed":0,"in_flight":2,"p50_ms":2.1,"p99_ms":9.75}"#,
+    );
+    assert_eq!(
+        line.readable(),
+        "[  10.0s] sent 500, completed 498, errors 1, missed 0, in flight 2, p50 2.1 ms, p99 9.75 ms"
+    );
+}
+
+#[test]
+fn progress_shows_log_lines_but_not_the_summary_being_printed() {
+    let mut filter = pod_log::ProgressFilter::default();
+    let shown: Vec<String> = data("loadgen-pod.log")
+        .lines()
+        .chain(["demo-app: a line after the summary"])
+        .map(LogLine::parse)
+        .filter(|line| filter.shows(line))
+        .map(|line| line.readable())
+        .collect();
+    assert_eq!(shown.len(), 8, "{shown:#?}");
+    assert!(shown.iter().all(|l| !l.contains("schema")), "{shown:#?}");
+    assert_eq!(shown[7], "demo-app: a line after the summary");
 }

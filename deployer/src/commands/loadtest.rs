@@ -9,7 +9,7 @@ use crate::k8s::Clients;
 use crate::loadtest::backends::RunWindow;
 use crate::loadtest::checks::{Check, Verdict};
 use crate::loadtest::job::{job_name, loadgen_job};
-use crate::loadtest::pod_log::{self, PodLog};
+use crate::loadtest::pod_log::{self, PodLog, ProgressFilter};
 use crate::loadtest::report::RunReport;
 use crate::loadtest::run::{Finished, Progress, run_job};
 use crate::loadtest::summary::LoadgenSummary;
@@ -42,11 +42,12 @@ pub async fn loadtest(
     let remote = clients.client(remote_context).await?;
 
     let agent_before = pipeline::scrape_agent(&remote).await;
+    let mut filter = ProgressFilter::default();
     let finished = run_job(
         &remote,
         &loadgen_job(&spec),
         settings.wait_timeout,
-        &mut |p| show_progress(&p, &spec),
+        &mut |p| show_progress(&p, &spec, &mut filter),
     )
     .await?;
     let log = pod_log::split(&finished.log);
@@ -125,7 +126,7 @@ fn verdict(summary: &LoadgenSummary, checks: &[Check]) -> Result<(), DeployerErr
 }
 
 /// Progress goes to stderr, so stdout holds only the report (JSON stays parseable).
-fn show_progress(progress: &Progress, spec: &LoadtestSpec) {
+fn show_progress(progress: &Progress, spec: &LoadtestSpec, filter: &mut ProgressFilter) {
     match progress {
         Progress::Applied { job } => {
             eprintln!("loadtest: job demo/{job} applied; waiting for its pod to start")
@@ -135,7 +136,8 @@ fn show_progress(progress: &Progress, spec: &LoadtestSpec) {
             spec.rate,
             spec.duration.as_secs()
         ),
-        Progress::Line(line) => eprintln!("  loadgen: {}", line.readable()),
+        Progress::Line(line) if filter.shows(line) => eprintln!("  loadgen: {}", line.readable()),
+        Progress::Line(_) => {}
         Progress::StillRunning { elapsed } => eprintln!(
             "  ... running, {}s of {}s",
             elapsed.as_secs(),

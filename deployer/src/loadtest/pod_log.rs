@@ -34,6 +34,9 @@ impl LogLine {
             LogLine::Json(fields) => fields,
         };
         let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
+        if text("message") == "progress" {
+            return progress_text(fields);
+        }
         let mut out = format!("{} {}", text("level"), text("message"));
         const SHOWN: [&str; 6] = [
             "timestamp",
@@ -50,6 +53,49 @@ impl LogLine {
             }
         }
         out.trim().to_string()
+    }
+}
+
+/// The loadgen's periodic progress line (demo-app/src/loadgen/stats.rs `log_progress`) as the
+/// terminal line reads: `[  10.0s] sent 500, completed 498, errors 0, ...`.
+fn progress_text(fields: &Map<String, Value>) -> String {
+    let number = |key: &str| fields.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    format!(
+        "[{:>6.1}s] sent {}, completed {}, errors {}, missed {}, in flight {}, p50 {} ms, p99 {} ms",
+        number("elapsed_s"),
+        number("sent"),
+        number("completed"),
+        number("errors"),
+        number("missed"),
+        number("in_flight"),
+        number("p50_ms"),
+        number("p99_ms"),
+    )
+}
+
+/// Which followed lines are worth showing as progress: everything but the pretty-printed summary
+/// (from a line `{` to a line `}`), which the report shows at the end anyway.
+#[derive(Debug, Default)]
+pub struct ProgressFilter {
+    in_summary: bool,
+}
+
+impl ProgressFilter {
+    pub fn shows(&mut self, line: &LogLine) -> bool {
+        let LogLine::Text(text) = line else {
+            return true;
+        };
+        match text.as_str() {
+            "{" if !self.in_summary => {
+                self.in_summary = true;
+                false
+            }
+            "}" if self.in_summary => {
+                self.in_summary = false;
+                false
+            }
+            _ => !self.in_summary,
+        }
     }
 }
 
