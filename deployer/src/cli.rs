@@ -65,7 +65,8 @@ pub enum Command {
                   remote Prometheus's remote-write failures, retries and lag, and whether Mimir, Loki and \
                   Tempo (tenant remote01) received data in proportion to the requests sent.\n\
                   Exit status: 0 passed (warnings allowed), 1 the Job or a cluster call failed, 3 the \
-                  app's error ratio was above --max-error-ratio, 4 a pipeline check failed."
+                  app's error ratio was above --max-error-ratio, 4 a pipeline check failed, 130 \
+                  interrupted (Ctrl-C deletes the Job, which stops the load)."
     )]
     Loadtest(LoadtestArgs),
     /// Prove the pipeline end to end: send a burst to the demo app, then query the central Mimir,

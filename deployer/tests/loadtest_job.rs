@@ -141,6 +141,8 @@ enum Ending {
     Exits { code: i32, log: String },
     /// The container never starts.
     Waiting { reason: &'static str },
+    /// The container runs (and has logged `log`) until someone stops it.
+    Running { log: String },
 }
 
 /// Plays the Job controller and kubelet: once the Job exists, makes its pod (as the controller
@@ -157,18 +159,20 @@ fn run_job_controller(remote: FakeApi, ending: Ending) {
         let name = job.metadata.name.clone().unwrap();
         let pod = format!("{name}-x7k2p");
         let state = match &ending {
+            Ending::Running { .. } => json!({"running": {"startedAt": "2026-11-27T21:00:00Z"}}),
             Ending::Exits { code, .. } => json!({"terminated": {"exitCode": code, "reason":
                 if *code == 0 { "Completed" } else { "Error" }}}),
             Ending::Waiting { reason } => json!({"waiting": {"reason": reason,
                 "message": "Container image \"lgtm-demo-app:0.1.0\" is not present with pull policy of Never"}}),
         };
-        if let Ending::Exits { log, .. } = &ending {
+        if let Ending::Exits { log, .. } | Ending::Running { log } = &ending {
             remote.set_pod_log("demo", &pod, log);
         }
         remote.put(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod, "namespace": "demo",
                 "labels": {"batch.kubernetes.io/job-name": name, "job-name": name}},
-            "status": {"phase": "Succeeded", "containerStatuses": [
+            "status": {"phase": if matches!(ending, Ending::Running { .. }) { "Running" } else { "Succeeded" },
+                "containerStatuses": [
                 {"name": "loadgen", "image": "lgtm-demo-app:0.1.0", "imageID": "", "ready": false,
                  "restartCount": 0, "state": state}]}}));
         let Ending::Exits { code, .. } = ending else {
@@ -558,4 +562,71 @@ fn the_dry_run_prints_the_job_and_every_query_and_touches_nothing() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+}
+
+/// Ctrl-C while the loadgen runs deletes the Job (so the load stops) and exits 130.
+#[tokio::test]
+async fn ctrl_c_deletes_the_job_and_exits_130() {
+    use tokio::io::AsyncBufReadExt;
+
+    let log = data("loadgen-pod.log")
+        .lines()
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let setup = setup(Answers::default(), Ending::Running { log }).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["loadtest", "--rate", "100", "--duration", "10m"])
+        .env_clear()
+        .env("KUBECONFIG", &setup.kubeconfig)
+        .env("LGTM_WAIT_TIMEOUT", "60s")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        seen.push(line.clone());
+        if line.contains("load test started") {
+            break;
+        }
+    }
+    let job = the_job(&setup.remote);
+    let name = job["metadata"]["name"].as_str().unwrap().to_string();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        seen.push(line);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after Ctrl-C")
+        .unwrap();
+    let seen = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(
+        seen.contains(&format!("interrupted: job {name} was deleted")),
+        "{seen}"
+    );
+    let deletes: Vec<String> = setup
+        .remote
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE "))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert!(deletes[0].contains(&format!("/jobs/{name}")), "{deletes:?}");
+    assert!(
+        setup
+            .remote
+            .get("batch/v1", "Job", Some("demo"), &name)
+            .is_none()
+    );
 }

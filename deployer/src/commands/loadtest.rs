@@ -11,7 +11,7 @@ use crate::loadtest::checks::{Check, Verdict};
 use crate::loadtest::job::{job_name, loadgen_job};
 use crate::loadtest::pod_log::{self, PodLog, ProgressFilter};
 use crate::loadtest::report::RunReport;
-use crate::loadtest::run::{Finished, Progress, run_job};
+use crate::loadtest::run::{Finished, Progress, delete_job, run_job};
 use crate::loadtest::summary::LoadgenSummary;
 use crate::loadtest::{LoadtestError, LoadtestSpec, dry_run, pipeline};
 use crate::settings::Settings;
@@ -42,14 +42,20 @@ pub async fn loadtest(
     let remote = clients.client(remote_context).await?;
 
     let agent_before = pipeline::scrape_agent(&remote).await;
+    let job = loadgen_job(&spec);
     let mut filter = ProgressFilter::default();
-    let finished = run_job(
-        &remote,
-        &loadgen_job(&spec),
-        settings.wait_timeout,
-        &mut |p| show_progress(&p, &spec, &mut filter),
-    )
-    .await?;
+    let mut progress = |p: Progress| show_progress(&p, &spec, &mut filter);
+    let run = run_job(&remote, &job, settings.wait_timeout, &mut progress);
+    // Ctrl-C stops the load too: the Job would otherwise run on in the cluster, unwatched.
+    let finished = tokio::select! {
+        finished = run => finished?,
+        signal = tokio::signal::ctrl_c() => {
+            signal.map_err(LoadtestError::Signal)?;
+            eprintln!("loadtest: interrupted; deleting job demo/{}", spec.job_name);
+            delete_job(&remote, &spec.job_name).await?;
+            return Err(LoadtestError::Interrupted { job: spec.job_name }.into());
+        }
+    };
     let log = pod_log::split(&finished.log);
     let summary = outcome(&spec.job_name, &finished, &log)?;
 

@@ -8,6 +8,8 @@ use super::pod_log::PodLogError;
 /// The loadgen's own code for "error ratio above --max-error-ratio", kept for the same case.
 pub const EXIT_TOO_MANY_ERRORS: u8 = 3;
 pub const EXIT_PIPELINE_FAILED: u8 = 4;
+/// 128 + SIGINT, as shells report a process stopped by Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadtestError {
@@ -46,6 +48,10 @@ pub enum LoadtestError {
     },
     #[error("pipeline check(s) failed: {}", .failed.join(", "))]
     ChecksFailed { failed: Vec<String> },
+    #[error("interrupted: job {job} was deleted, which stops the load")]
+    Interrupted { job: String },
+    #[error("cannot wait for Ctrl-C: {0}")]
+    Signal(#[source] std::io::Error),
 }
 
 fn message_suffix(message: &Option<String>) -> String {
@@ -65,6 +71,7 @@ impl LoadtestError {
         match self {
             LoadtestError::TooManyErrors { .. } => EXIT_TOO_MANY_ERRORS,
             LoadtestError::ChecksFailed { .. } => EXIT_PIPELINE_FAILED,
+            LoadtestError::Interrupted { .. } => EXIT_INTERRUPTED,
             _ => 1,
         }
     }
@@ -110,6 +117,7 @@ impl LoadtestError {
             LoadtestError::ChecksFailed { .. } => {
                 Some("each failed check above has its own hint and the query it ran".into())
             }
+            LoadtestError::Interrupted { .. } | LoadtestError::Signal(_) => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use kube::api::{ListParams, LogParams};
+use kube::api::{DeleteParams, ListParams, LogParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::job::CONTAINER;
@@ -262,4 +262,14 @@ pub fn failed_condition(job: &Job) -> Option<String> {
             .collect::<Vec<_>>()
             .join(": "),
     )
+}
+
+/// Deletes the Job and, in the background, its pod: stopping the load when the user stops
+/// waiting for it.
+pub async fn delete_job(client: &Client, job: &str) -> Result<(), KubeError> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
+    jobs.delete(job, &DeleteParams::background())
+        .await
+        .map_err(KubeError::api(format!("delete job {NAMESPACE}/{job}")))?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! A small fake Kubernetes API server on a real socket. It keeps real API objects in memory and
 //! answers the requests kube-rs makes: discovery, get, list, watch, server-side apply and merge
-//! patches, port-forwards and pod logs. Enough to run the deployer's Kubernetes layer against;
+//! patches, deletes, port-forwards and pod logs. Enough to run the deployer's Kubernetes layer against;
 //! not a conformance fake.
 
 use std::collections::BTreeMap;
@@ -326,6 +326,7 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
         (Method::GET, None) if is_watch(&request) => watch(state, &request),
         (Method::GET, None) => list(state, &request),
         (Method::PATCH, Some(_)) => patch(state, &request, &headers, &body),
+        (Method::DELETE, Some(_)) => delete(state, &request),
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -607,6 +608,28 @@ fn patch(state: &State, request: &Request, headers: &HeaderMap, body: &Bytes) ->
     }
     let saved = store(state, &collection, &key, object);
     json_response(StatusCode::OK, &saved)
+}
+
+/// Removes the object and tells watchers. The real server answers a delete with the object (or,
+/// while finalizers run, the object with a deletionTimestamp); the fake has no finalizers.
+fn delete(state: &State, request: &Request) -> Response {
+    let collection = collection_of(request.row);
+    let removed = state
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut(&collection)
+        .and_then(|c| c.remove(&key_of(request)));
+    match removed {
+        Some(object) => {
+            let _ = state.events.send((
+                collection,
+                json!({"type": "DELETED", "object": object.clone()}),
+            ));
+            json_response(StatusCode::OK, &object)
+        }
+        None => not_found(request),
+    }
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response {
