@@ -57,6 +57,11 @@ async fn everything_passes_when_the_pipeline_works() {
     // burst + remote01 (present, growing, exemplar, logs, trace) + _local (present, growing, logs, trace)
     assert_eq!(report.checks.len(), 10, "{}", report.to_text());
     assert_eq!(fake.app_requests(), 3);
+    assert_eq!(
+        fake.burst_trace_ids().len(),
+        3,
+        "each request has a sampled traceparent"
+    );
     let trace = row(&report, "remote01", CheckKind::Trace);
     assert!(trace.detail.contains(TRACE_ID), "{}", trace.detail);
     assert!(
@@ -293,6 +298,31 @@ async fn a_trace_missing_a_service_names_it() {
         trace.detail
     );
     assert!(hint(trace).contains("spans of loadgen"), "{}", hint(trace));
+}
+
+#[tokio::test]
+async fn the_burst_traces_are_not_taken_for_the_loadgen_trace() {
+    // The burst's traces (app and db, no loadgen) are the newest lines, more of them than the
+    // trace check looks up at once: it must look past them to the loadgen's trace.
+    let fake = FakeLgtm::start(Scenario {
+        burst_in_logs: true,
+        ..Scenario::default()
+    })
+    .await;
+    let options = VerifyOptions {
+        burst: 12,
+        ..options(1000)
+    };
+    let report = verify(&fake.endpoints(), &options).await;
+    let trace = row(&report, "remote01", CheckKind::Trace);
+    assert_eq!(trace.status, Status::Pass, "{}", report.to_text());
+    assert!(trace.detail.contains(TRACE_ID), "{}", trace.detail);
+    let logs = row(&report, "remote01", CheckKind::Logs);
+    assert!(
+        logs.detail.contains("13 distinct trace ids"),
+        "{}",
+        logs.detail
+    );
 }
 
 #[tokio::test]

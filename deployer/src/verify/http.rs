@@ -156,6 +156,16 @@ impl BackendClient {
 
     /// GETs `path` and returns the body of a 2xx answer.
     pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<String, QueryError> {
+        self.get_with(path, params, None).await
+    }
+
+    /// GETs `path` with one more header (e.g. `traceparent`).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        header: Option<(&str, &str)>,
+    ) -> Result<String, QueryError> {
         let url = self.url(path, params);
         let mut request = self
             .http
@@ -163,6 +173,9 @@ impl BackendClient {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(tenant) = &self.tenant {
             request = request.header(TENANT_HEADER, tenant);
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
         }
         let failed = |e: reqwest::Error| transport_error(&url, &e, self.timeout);
         let response = request.send().await.map_err(failed)?;

@@ -2,11 +2,12 @@
 //! arriving), and an exemplar points to a trace.
 
 use super::hints;
-use super::http::{Backend, BackendClient};
+use super::http::{Backend, BackendClient, QueryError};
 use super::options::MetricSpec;
 use super::poll::{Attempt, Waiting};
 use super::prometheus::{
-    EXEMPLARS_PATH, QUERY_PATH, exemplar_trace_ids, parse_exemplars, parse_instant_vector, total,
+    EXEMPLARS_PATH, QUERY_PATH, VectorSample, exemplar_trace_ids, parse_exemplars,
+    parse_instant_vector, total,
 };
 use super::report::{CheckKind, CheckResult, Status};
 use super::scope::TenantScope;
@@ -113,13 +114,13 @@ async fn growth_since(
 async fn query_vector<T>(
     mimir: &BackendClient,
     params: &[(&str, String)],
-) -> Result<Vec<super::prometheus::VectorSample>, Attempt<T>> {
+) -> Result<Vec<VectorSample>, Attempt<T>> {
     let body = mimir
         .get(QUERY_PATH, params)
         .await
         .map_err(Attempt::Failed)?;
     parse_instant_vector(&body).map_err(|reason| {
-        Attempt::Failed(super::http::QueryError::Shape {
+        Attempt::Failed(QueryError::Shape {
             url: mimir.url(QUERY_PATH, params),
             reason,
         })
@@ -180,7 +181,7 @@ async fn exemplar_ids(
     let series = match parse_exemplars(&body) {
         Ok(series) => series,
         Err(reason) => {
-            return Attempt::Failed(super::http::QueryError::Shape {
+            return Attempt::Failed(QueryError::Shape {
                 url: mimir.url(EXEMPLARS_PATH, &params),
                 reason,
             });

@@ -45,7 +45,8 @@ pub async fn verify(endpoints: &Endpoints, options: &VerifyOptions) -> VerifyRep
         BackendClient::new(http.clone(), base, tenant, options.request_timeout)
     };
     let app = endpoints.app.as_deref().map(|base| client(base, None));
-    let mut rows = vec![burst::run_burst(app.as_ref(), options.burst).await];
+    let burst = burst::run_burst(app.as_ref(), options.burst).await;
+    let mut rows = vec![burst.row];
 
     let poller = Poller::new(started, started + options.deadline, options.poll_interval);
     let tenants = options.tenants.iter().map(|plan| {
@@ -60,7 +61,8 @@ pub async fn verify(endpoints: &Endpoints, options: &VerifyOptions) -> VerifyRep
             poller,
             lookback: options.lookback,
         };
-        async move { check_tenant(&clients, &scope, plan).await }
+        let ours = &burst.trace_ids;
+        async move { check_tenant(&clients, &scope, plan, ours).await }
     });
     for tenant_rows in futures::future::join_all(tenants).await {
         rows.extend(tenant_rows);

@@ -3,8 +3,8 @@
 //! "no org id", as Mimir and Loki answer; a tenant it does not know: 401) and keys its data by
 //! tenant and `cluster` label, as the real ones do. A [`Scenario`] says what data exists and when.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -51,6 +51,9 @@ pub struct Scenario {
     pub trace_services: Vec<&'static str>,
     /// A search in _local finds a trace.
     pub local_trace: bool,
+    /// The burst's requests show up as the newest log lines, their traces (app and db only) in
+    /// Tempo, as they would in the real pipeline.
+    pub burst_in_logs: bool,
 }
 
 impl Default for Scenario {
@@ -66,6 +69,7 @@ impl Default for Scenario {
             trace: Some(TraceShape::Batches),
             trace_services: vec!["loadgen", "app", "db"],
             local_trace: true,
+            burst_in_logs: false,
         }
     }
 }
@@ -76,6 +80,8 @@ struct Fake {
     /// Counter values rise by one per query when the scenario says they grow.
     queries: AtomicU64,
     app_requests: AtomicU64,
+    /// The trace ids of the `traceparent`s the app received.
+    burst_trace_ids: Mutex<Vec<String>>,
 }
 
 type Shared = Arc<Fake>;
@@ -121,6 +127,7 @@ impl FakeLgtm {
             started: Instant::now(),
             queries: AtomicU64::new(0),
             app_requests: AtomicU64::new(0),
+            burst_trace_ids: Mutex::new(Vec::new()),
         });
         FakeLgtm {
             mimir: serve(mimir(fake.clone())).await,
@@ -142,6 +149,11 @@ impl FakeLgtm {
 
     pub fn app_requests(&self) -> u64 {
         self.fake.app_requests.load(Ordering::SeqCst)
+    }
+
+    /// The trace ids of the valid, sampled `traceparent`s the app received.
+    pub fn burst_trace_ids(&self) -> Vec<String> {
+        self.fake.burst_trace_ids.lock().unwrap().clone()
     }
 }
 
@@ -283,6 +295,12 @@ async fn query_range(
         .get("query")
         .is_some_and(|q| q.contains(&format!("cluster=\"{cluster}\"")));
     let mut result = Vec::new();
+    if fake.has_data() && selects && fake.scenario.burst_in_logs && tenant == "remote01" {
+        result.push(json!({
+            "stream": {"cluster": cluster, "namespace": "demo", "app": "db", "container": "db"},
+            "values": burst_log_values(&fake.burst_trace_ids.lock().unwrap())
+        }));
+    }
     if fake.has_data() && selects && fake.scenario.logs != Logs::None {
         result.push(json!({
             "stream": {"cluster": cluster, "namespace": "demo", "app": "app", "container": "app"},
@@ -318,6 +336,23 @@ fn log_values(with_trace_id: bool) -> Value {
     ])
 }
 
+/// A line per burst request, newer than [`log_values`]'s.
+fn burst_log_values(trace_ids: &[String]) -> Value {
+    let values: Vec<Value> = trace_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!([
+                format!("{}", 1_795_773_700_000_000_000u128 + i as u128),
+                format!(
+                    "{{\"level\":\"INFO\",\"trace_id\":\"{id}\",\"message\":\"request served\"}}"
+                )
+            ])
+        })
+        .collect();
+    Value::Array(values)
+}
+
 // ---- Tempo: the query-frontend ----
 
 fn tempo(fake: Shared) -> Router {
@@ -340,7 +375,10 @@ async fn trace_by_id(
     if !fake.has_data() {
         return not_found;
     }
+    let from_burst = fake.burst_trace_ids.lock().unwrap().contains(&id);
     let (services, shape) = match (tenant.as_str(), id.as_str()) {
+        // The burst's traces start at app: no loadgen span.
+        ("remote01", _) if from_burst => (vec!["app", "db"], TraceShape::Batches),
         ("remote01", TRACE_ID) => match fake.scenario.trace {
             Some(shape) => (fake.scenario.trace_services.clone(), shape),
             None => return not_found,
@@ -404,8 +442,22 @@ fn app(fake: Shared) -> Router {
         .with_state(fake)
 }
 
-async fn list_links(State(fake): State<Shared>) -> Response {
+async fn list_links(State(fake): State<Shared>, headers: HeaderMap) -> Response {
     fake.app_requests.fetch_add(1, Ordering::SeqCst);
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    if let Some(trace_id) = traceparent.and_then(sampled_trace_id) {
+        fake.burst_trace_ids.lock().unwrap().push(trace_id);
+    }
     axum::Json(json!([{"id": 1, "title": "LGTM", "url": "https://grafana.com", "votes": 3}]))
         .into_response()
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<flags>`) if it is sampled.
+fn sampled_trace_id(traceparent: &str) -> Option<String> {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
+    match parts.as_slice() {
+        ["00", trace, span, "01"] if hex(trace, 32) && hex(span, 16) => Some(trace.to_string()),
+        _ => None,
+    }
 }
