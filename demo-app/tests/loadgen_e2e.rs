@@ -264,6 +264,59 @@ async fn error_ratio_above_the_maximum_exits_3() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL: error ratio"));
 }
 
+/// Without a terminal (here: a pipe, in a Job: the pod log) the live line is not shown; a
+/// progress log line on stderr takes its place, so `deployer loadtest` can show how it goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_progress_is_logged_at_the_interval() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let args = [
+        "--target",
+        &pair.app_url,
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--output",
+        "json",
+    ];
+    let env = [("OTEL_SDK_DISABLED", "true")];
+    let progress_lines = |out: &Output| -> Vec<Value> {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == "progress")
+            .collect()
+    };
+
+    let out = loadgen(
+        &[&args[..], &["--progress-interval", "300ms"]].concat(),
+        &env,
+    )
+    .await;
+    assert!(out.status.success());
+    let lines = progress_lines(&out);
+    assert!((2..=4).contains(&lines.len()), "{lines:?}");
+    let last = lines.last().unwrap();
+    assert!(u(&last["sent"]) > 0, "{last}");
+    assert!(last["elapsed_s"].as_f64().unwrap() >= 0.6, "{last}");
+    for field in [
+        "completed",
+        "errors",
+        "missed",
+        "in_flight",
+        "p50_ms",
+        "p99_ms",
+    ] {
+        assert!(last.get(field).is_some(), "{field} missing in {last}");
+    }
+    // stdout stays the summary alone.
+    assert_valid(&summary(&out));
+
+    let quiet = loadgen(&[&args[..], &["--progress-interval", "0"]].concat(), &env).await;
+    assert!(progress_lines(&quiet).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn duration_zero_runs_until_sigterm_then_reports() {
     let sink = OtlpSink::start().await;

@@ -10,6 +10,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
+use crate::loadtest::Rate;
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
 
 /// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.
@@ -57,6 +58,17 @@ pub enum Command {
         #[arg(long, env = "LGTM_GRAFANA_PORT", default_value_t = 3000)]
         port: u16,
     },
+    /// Load-test the demo: run the loadgen as a Job in the remote cluster, follow it, then show
+    /// its summary and the pipeline's health over the same window.
+    #[command(
+        after_help = "The pipeline checks: the telemetry agent's spans (accepted, forwarded, lost), the \
+                  remote Prometheus's remote-write failures, retries and lag, and whether Mimir, Loki and \
+                  Tempo (tenant remote01) received data in proportion to the requests sent.\n\
+                  Exit status: 0 passed (warnings allowed), 1 the Job or a cluster call failed, 3 the \
+                  app's error ratio was above --max-error-ratio, 4 a pipeline check failed, 130 \
+                  interrupted (Ctrl-C deletes the Job, which stops the load)."
+    )]
+    Loadtest(LoadtestArgs),
     /// Prove the pipeline end to end: send a burst to the demo app, then query the central Mimir,
     /// Loki and Tempo (through port-forwards) until each tenant's metrics, logs and a trace show
     /// up. Exits non-zero if any check fails.
@@ -104,6 +116,37 @@ pub struct VerifyArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// Requests per second (open loop), or `max` (closed loop, --connections workers).
+    #[arg(long, env = "LGTM_LOADTEST_RATE", default_value = "50")]
+    pub rate: Rate,
+    /// How long to send (e.g. 60s, 5m).
+    #[arg(long, env = "LGTM_LOADTEST_DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Workers, each with its own connection, for --rate max.
+    #[arg(long, env = "LGTM_LOADTEST_CONNECTIONS", default_value_t = 32)]
+    pub connections: u32,
+    /// Fail (exit 3) when the share of failed requests is above this.
+    #[arg(long, env = "LGTM_LOADTEST_MAX_ERROR_RATIO", default_value_t = 0.01, value_parser = parse_ratio)]
+    pub max_error_ratio: f64,
+    /// How long after the run to wait for its data to show up in Mimir, Loki and Tempo.
+    #[arg(long, env = "LGTM_LOADTEST_SETTLE", default_value = "90s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// text for people, json for machines (progress still goes to stderr).
+    #[arg(long, env = "LGTM_LOADTEST_OUTPUT", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!(
+            "`{text}` is not a ratio: give a number from 0 to 1, e.g. 0.01"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::certs::CertError;
 use crate::engine::{PlanError, PlanFailed};
 use crate::k8s::KubeError;
+use crate::loadtest::LoadtestError;
 use crate::steps::StepError;
 use crate::tools::{MissingTools, OutdatedTools, RunError};
 
@@ -30,6 +31,8 @@ pub enum DeployerError {
     NotConfirmed,
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    #[error(transparent)]
+    Loadtest(#[from] LoadtestError),
     #[error("cannot ask for confirmation: {0}")]
     Prompt(#[source] std::io::Error),
     #[error("verify failed: {}", .failed.join(", "))]
@@ -87,11 +90,20 @@ impl DeployerError {
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
             DeployerError::Signal(_) => None,
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
+            DeployerError::Loadtest(e) => e.help(),
             DeployerError::VerifyFailed { .. } => Some(
                 "each failed check above names its likely cause; `deployer status` shows the pods, \
                  the link and the mirrored services; run `deployer verify` again once fixed"
                     .into(),
             ),
+        }
+    }
+
+    /// The process's exit status: 1, or what `loadtest` documents for its own failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DeployerError::Loadtest(e) => e.exit_code(),
+            _ => 1,
         }
     }
 }

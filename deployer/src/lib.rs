@@ -2,8 +2,8 @@
 //!
 //! Where things are:
 //! - [`cli`]: flags, environment variables and defaults (one place); [`settings`]: the result,
-//! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `verify`,
-//!   `destroy`),
+//! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `grafana`,
+//!   `verify`, `loadtest`, `destroy`),
 //! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
 //! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data,
 //! - [`engine`]: runs a plan's steps, independent ones concurrently, with progress,
@@ -14,8 +14,10 @@
 //!   (`minikube::image`: the demo-app image; `helm::release_state`: what is deployed and whether
 //!   it differs; `helm::values`: the values helm would store for a release),
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
+//!   port-forwards,
 //! - [`verify`]: the checks behind `deployer verify` (Mimir, Loki, Tempo queries per tenant),
 //!   given plain URLs,
+//! - [`loadtest`]: the loadgen Job, its log and summary, and the pipeline checks around it,
 //! - [`error`]: what the user sees when something fails, with help on how to fix it.
 
 pub mod certs;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod helm;
 pub mod k8s;
 pub mod linkerd;
+pub mod loadtest;
 pub mod minikube;
 pub mod pins;
 pub mod plan;

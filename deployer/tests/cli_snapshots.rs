@@ -32,7 +32,7 @@ fn stdout_of(args: &[&str]) -> String {
 fn help() {
     insta::assert_snapshot!("help", stdout_of(&["--help"]));
     for command in [
-        "certs", "central", "remote", "all", "status", "verify", "destroy",
+        "certs", "central", "remote", "all", "status", "verify", "loadtest", "destroy",
     ] {
         insta::assert_snapshot!(format!("help_{command}"), stdout_of(&[command, "--help"]));
     }

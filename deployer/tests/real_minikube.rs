@@ -112,3 +112,30 @@ fn verify_passes_on_the_deployed_clusters() {
     assert!(verify.status.success(), "{report:#}");
     assert_eq!(report["passed"], true, "{report:#}");
 }
+
+/// `deployer loadtest` against the real clusters: the Job runs meshed and finishes (its proxy is a
+/// native sidecar), the summary is read from the pod log, and no pipeline check fails at a rate
+/// the PoC is sized for.
+#[test]
+#[ignore = "needs minikube"]
+fn loadtest_runs_the_job_and_the_pipeline_keeps_up() {
+    assert!(deployer(&["all"]).status.success());
+    let output = deployer(&[
+        "loadtest",
+        "--rate",
+        "20",
+        "--duration",
+        "30s",
+        "--output",
+        "json",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["loadgen"]["requests"]["sent"], 600, "{report:#}");
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 9, "{report:#}");
+    for check in checks {
+        assert_eq!(check["verdict"], "pass", "{check:#}");
+    }
+}

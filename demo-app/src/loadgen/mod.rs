@@ -126,6 +126,11 @@ pub struct LoadgenArgs {
     #[arg(long, env = "LOADGEN_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// Without a terminal (e.g. in a Kubernetes Job, where the live line is not shown), log a
+    /// progress line this often; 0 turns it off.
+    #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub progress_interval: Duration,
+
     /// Exit with status 3 when the error ratio exceeds this (e.g. 0.01).
     #[arg(long, env = "LOADGEN_MAX_ERROR_RATIO", value_parser = parse_ratio)]
     pub max_error_ratio: Option<f64>,
@@ -209,11 +214,18 @@ pub async fn run(
     let start = Instant::now();
     let progress = std::io::stdout().is_terminal();
     let finished = CancellationToken::new();
+    let report = if progress {
+        Report::Line
+    } else if args.progress_interval.is_zero() {
+        Report::Quiet
+    } else {
+        Report::Log(args.progress_interval)
+    };
     let collector = tokio::spawn(collect(
         rx,
         counters.clone(),
         start,
-        progress,
+        report,
         finished.clone(),
     ));
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -443,17 +455,31 @@ async fn drain(counters: &Counters, timeout: Duration) {
     }
 }
 
-/// Records samples until `finished` (after the drain); on a terminal, rewrites the progress
-/// line every second.
+/// How progress is shown while the test runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Report {
+    /// On a terminal: the live line, rewritten every second.
+    Line,
+    /// Elsewhere (a pod's log, a CI log): an info log line this often.
+    Log(Duration),
+    Quiet,
+}
+
+/// Records samples until `finished` (after the drain), showing progress as `report` says.
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<Sample>,
     counters: Arc<Counters>,
     start: Instant,
-    progress: bool,
+    report: Report,
     finished: CancellationToken,
 ) -> Recorder {
     let mut recorder = Recorder::default();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let period = match report {
+        Report::Log(every) => every,
+        Report::Line | Report::Quiet => Duration::from_secs(1),
+    };
+    // The first tick of `interval` is immediate; progress at 0 s says nothing.
+    let mut tick = tokio::time::interval_at(start + period, period);
     loop {
         tokio::select! {
             sample = rx.recv() => match sample {
@@ -466,11 +492,15 @@ async fn collect(
                 }
                 break;
             }
-            _ = tick.tick(), if progress => {
-                let line = recorder.progress_line(start.elapsed(), &counters);
-                let mut out = std::io::stdout().lock();
-                let _ = write!(out, "\r\x1b[2K{line}");
-                let _ = out.flush();
+            _ = tick.tick(), if report != Report::Quiet => {
+                if report == Report::Line {
+                    let line = recorder.progress_line(start.elapsed(), &counters);
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "\r\x1b[2K{line}");
+                    let _ = out.flush();
+                } else {
+                    recorder.log_progress(start.elapsed(), &counters);
+                }
             }
         }
     }

@@ -154,6 +154,23 @@ impl Recorder {
         )
     }
 
+    /// The same numbers as one info log line (`message: "progress"`), for logs without a
+    /// terminal (a pod's log followed by `deployer loadtest`).
+    pub fn log_progress(&self, elapsed: Duration, counters: &Counters) {
+        let sent = counters.sent.load(Ordering::Relaxed);
+        tracing::info!(
+            elapsed_s = round3(elapsed.as_secs_f64()),
+            sent,
+            completed = self.completed,
+            errors = self.errors,
+            missed = counters.missed.load(Ordering::Relaxed),
+            in_flight = counters.in_flight.load(Ordering::Relaxed),
+            p50_ms = Self::quantile_ms(&self.latency_us, 0.5),
+            p99_ms = Self::quantile_ms(&self.latency_us, 0.99),
+            "progress"
+        );
+    }
+
     /// The end-of-run summary.
     pub fn summary(&self, run: RunInfo, counters: &Counters) -> Summary {
         let secs = run.duration.as_secs_f64().max(1e-9);

@@ -3,6 +3,7 @@
 mod deploy;
 mod destroy;
 pub mod grafana;
+mod loadtest;
 mod status;
 mod summary;
 pub mod verify;
@@ -26,6 +27,7 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
         Command::Grafana { address, port } => {
             grafana::grafana(&settings, *address, *port, dry_run).await
         }
+        Command::Loadtest(args) => loadtest::loadtest(&settings, args, dry_run).await,
         Command::Verify(args) => verify::verify(&settings, args, dry_run).await,
         Command::Destroy { yes } => destroy::destroy(&settings, *yes, dry_run).await,
     }

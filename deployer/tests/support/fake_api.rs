@@ -1,6 +1,7 @@
 //! A small fake Kubernetes API server on a real socket. It keeps real API objects in memory and
 //! answers the requests kube-rs makes: discovery, get, list, watch, server-side apply and merge
-//! patches. Enough to run the deployer's Kubernetes layer against; not a conformance fake.
+//! patches, deletes, port-forwards and pod logs. Enough to run the deployer's Kubernetes layer against;
+//! not a conformance fake.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -77,6 +78,9 @@ struct State {
     groups: Mutex<Vec<&'static str>>,
     /// "namespace/pod" -> where a port-forward to that pod really connects (any port).
     pod_sockets: Mutex<BTreeMap<String, std::net::SocketAddr>>,
+    /// "namespace/pod" -> the log its containers wrote (stdout and stderr, merged as the
+    /// kubelet does).
+    pod_logs: Mutex<BTreeMap<String, String>>,
 }
 
 impl FakeApi {
@@ -95,11 +99,16 @@ impl FakeApi {
                 "cert-manager.io",
             ]),
             pod_sockets: Mutex::new(BTreeMap::new()),
+            pod_logs: Mutex::new(BTreeMap::new()),
         });
         let router = Router::new()
             .route(
                 "/api/v1/namespaces/{namespace}/pods/{pod}/portforward",
                 axum::routing::get(port_forward::upgrade).with_state(state.clone()),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                axum::routing::get(pod_log).with_state(state.clone()),
             )
             .fallback({
                 let state = state.clone();
@@ -148,6 +157,15 @@ impl FakeApi {
             .lock()
             .unwrap()
             .remove(&format!("{namespace}/{pod}"));
+    }
+
+    /// What `GET .../pods/{pod}/log` answers from now on.
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, log: &str) {
+        self.state
+            .pod_logs
+            .lock()
+            .unwrap()
+            .insert(format!("{namespace}/{pod}"), log.to_string());
     }
 
     /// Stores an object as a controller would (e.g. a status update), telling watchers.
@@ -308,6 +326,7 @@ fn handle(state: &State, method: Method, uri: Uri, headers: HeaderMap, body: Byt
         (Method::GET, None) if is_watch(&request) => watch(state, &request),
         (Method::GET, None) => list(state, &request),
         (Method::PATCH, Some(_)) => patch(state, &request, &headers, &body),
+        (Method::DELETE, Some(_)) => delete(state, &request),
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -591,6 +610,28 @@ fn patch(state: &State, request: &Request, headers: &HeaderMap, body: &Bytes) ->
     json_response(StatusCode::OK, &saved)
 }
 
+/// Removes the object and tells watchers. The real server answers a delete with the object (or,
+/// while finalizers run, the object with a deletionTimestamp); the fake has no finalizers.
+fn delete(state: &State, request: &Request) -> Response {
+    let collection = collection_of(request.row);
+    let removed = state
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut(&collection)
+        .and_then(|c| c.remove(&key_of(request)));
+    match removed {
+        Some(object) => {
+            let _ = state.events.send((
+                collection,
+                json!({"type": "DELETED", "object": object.clone()}),
+            ));
+            json_response(StatusCode::OK, &object)
+        }
+        None => not_found(request),
+    }
+}
+
 fn json_response(code: StatusCode, body: &Value) -> Response {
     Response::builder()
         .status(code)
@@ -607,6 +648,53 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response {
             "message": message, "reason": reason, "code": code.as_u16()
         }),
     )
+}
+
+/// `pods/{name}/log`: the pod's log as text/plain. With `follow=true` the lines arrive one by
+/// one, as from a running container, and the stream ends when the log does (the container
+/// exited). A pod that does not exist is a 404, as on a real server.
+async fn pod_log(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    axum::extract::Path((namespace, pod)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    state.requests.lock().unwrap().push(format!("GET {uri}"));
+    let exists = state
+        .objects
+        .lock()
+        .unwrap()
+        .get("v1/pods")
+        .is_some_and(|pods| pods.contains_key(&format!("{namespace}/{pod}")));
+    if !exists {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("pods \"{pod}\" not found"),
+        );
+    }
+    let log = state
+        .pod_logs
+        .lock()
+        .unwrap()
+        .get(&format!("{namespace}/{pod}"))
+        .cloned()
+        .unwrap_or_default();
+    let follow = uri.query().unwrap_or_default().contains("follow=true");
+    let body = if follow {
+        let lines: Vec<String> = log.split_inclusive('\n').map(str::to_string).collect();
+        let stream = futures::stream::iter(lines).then(|line| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Ok::<_, Infallible>(Bytes::from(line))
+        });
+        Body::from_stream(stream)
+    } else {
+        Body::from(log)
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain")
+        .body(body)
+        .unwrap()
 }
 
 /// A kubeconfig with one context per (name, server).
