@@ -72,29 +72,25 @@ pub fn ip(profile: &str) -> CommandSpec {
 /// Server-side apply of a manifest by URL with minikube's own kubectl (downloaded by minikube on
 /// first use, matching the cluster's version).
 pub fn apply_url(profile: &str, url: &str) -> CommandSpec {
-    CommandSpec::new(
-        Tool::Minikube,
-        [
-            "-p",
-            profile,
-            "kubectl",
-            "--",
-            "apply",
-            "--server-side",
-            "--field-manager=lgtm-deployer",
-            "-f",
-            url,
-        ],
-        format!("apply {url} to {profile}"),
-    )
-    .timeout(Duration::from_secs(300))
-    .hint(format!("check that {url} is reachable from this machine"))
+    server_side_kubectl(profile, "apply", url, format!("apply {url} to {profile}"))
+        .hint(format!("check that {url} is reachable from this machine"))
 }
 
 /// What a server-side apply of the manifest at `url` would change, by kubectl's exit status (which
 /// `minikube kubectl` passes on): 0 nothing, 1 something, above 1 kubectl or its `diff` program
 /// failed. It downloads the manifest once more, which is cheaper than re-applying CRDs.
 pub fn diff_url(profile: &str, url: &str) -> CommandSpec {
+    server_side_kubectl(
+        profile,
+        "diff",
+        url,
+        format!("compare {url} with what {profile} has"),
+    )
+    .allow_failure()
+}
+
+/// `minikube -p P kubectl -- <verb> --server-side --field-manager=lgtm-deployer -f URL`.
+fn server_side_kubectl(profile: &str, verb: &str, url: &str, summary: String) -> CommandSpec {
     CommandSpec::new(
         Tool::Minikube,
         [
@@ -102,15 +98,14 @@ pub fn diff_url(profile: &str, url: &str) -> CommandSpec {
             profile,
             "kubectl",
             "--",
-            "diff",
+            verb,
             "--server-side",
             "--field-manager=lgtm-deployer",
             "-f",
             url,
         ],
-        format!("compare {url} with what {profile} has"),
+        summary,
     )
-    .allow_failure()
     .timeout(Duration::from_secs(300))
 }
 
