@@ -5,7 +5,8 @@
 //! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `grafana`,
 //!   `verify`, `loadtest`, `destroy`),
 //! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
-//! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data,
+//! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data, and
+//!   the services the deployer itself talks to through port-forwards ([`stack::endpoints`]),
 //! - [`engine`]: runs a plan's steps, independent ones concurrently, with progress,
 //! - [`steps`]: what each kind of step does (the engine's executor),
 //! - [`certs`]: trust anchor and issuers with rcgen,

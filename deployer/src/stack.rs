@@ -4,6 +4,7 @@
 //! (cluster domain, certificate paths) is added here as `--set` / `--set-file`.
 
 mod central;
+pub mod endpoints;
 mod remote;
 
 use std::path::PathBuf;

@@ -530,3 +530,51 @@ fn promql_metric_names(expr: &str) -> Vec<String> {
         .map(|m| m.as_str().to_string())
         .collect()
 }
+
+/// The services `loadtest` and `grafana` forward to on their own (verify's are checked against
+/// the Grafana data sources in tests/verify.rs) exist under those names in the manifests.
+#[test]
+fn the_deployers_own_forward_targets_exist_in_the_manifests() {
+    use deployer::stack::endpoints::{GRAFANA, REMOTE_AGENT_ADMIN, REMOTE_PROMETHEUS};
+
+    let agent = documents(&manifests_dir().join("remote/telemetry-agent.yaml"));
+    let service = agent
+        .iter()
+        .find(|d| {
+            d["kind"] == "Service"
+                && d["metadata"]["name"] == REMOTE_AGENT_ADMIN.service
+                && d["metadata"]["namespace"] == REMOTE_AGENT_ADMIN.namespace
+        })
+        .expect("the agent's Service");
+    let ports: Vec<u64> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["port"].as_u64())
+        .collect();
+    assert!(
+        ports.contains(&u64::from(REMOTE_AGENT_ADMIN.port)),
+        "{ports:?}"
+    );
+
+    // kube-prometheus-stack names its Services `<fullnameOverride>-prometheus` and
+    // `<release>-grafana`; both releases are `monitor`, in observability.
+    let remote = values("remote", "monitor.yaml");
+    let fullname = remote["fullnameOverride"].as_str().unwrap();
+    assert_eq!(REMOTE_PROMETHEUS.service, format!("{fullname}-prometheus"));
+    assert_eq!(REMOTE_PROMETHEUS.namespace, "observability");
+    assert_eq!(GRAFANA.service, "monitor-grafana");
+    assert_eq!(GRAFANA.namespace, "observability");
+    let stack = Stack::current(&settings());
+    let releases: Vec<(String, String)> = stack
+        .central
+        .workloads
+        .iter()
+        .chain(stack.remote.workloads.iter())
+        .filter_map(|w| match w {
+            Workload::Release(r) => Some((r.name.clone(), r.namespace.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(releases.contains(&("monitor".to_string(), "observability".to_string())));
+}

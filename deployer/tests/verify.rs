@@ -591,8 +591,8 @@ fn options_follow_the_flags_and_check_each_tenant_once() {
 // ---- names that must agree with the manifests ----
 
 mod names {
-    use deployer::commands::verify::{
-        DEMO_APP, ForwardTarget, LOKI_READ, MIMIR_QUERY_FRONTEND, TEMPO_QUERY_FRONTEND,
+    use deployer::stack::endpoints::{
+        DEMO_APP, LOKI_READ, MIMIR_QUERY_FRONTEND, ServicePort, TEMPO_QUERY_FRONTEND,
     };
     use deployer::verify::options::{
         DEMO_SERVICES, LOCAL_CLUSTER_LABEL, LOCAL_TENANT, REMOTE_CLUSTER_LABEL, REMOTE_TENANT,
@@ -605,11 +605,8 @@ mod names {
         single_document(&manifests_dir().join(cluster).join(file))
     }
 
-    fn address(target: &ForwardTarget) -> String {
-        format!(
-            "http://{}.{}.svc:{}",
-            target.service, target.namespace, target.port
-        )
+    fn address(target: &ServicePort) -> String {
+        target.in_cluster_url()
     }
 
     #[test]

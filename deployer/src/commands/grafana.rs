@@ -5,11 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::summary;
 use crate::error::DeployerError;
-use crate::k8s::{Clients, PortForward};
+use crate::k8s::Clients;
 use crate::settings::Settings;
-
-/// kube-prometheus-stack's Grafana (release `monitor`), its Service and port.
-pub const GRAFANA_SERVICE: (&str, &str, u16) = ("observability", "monitor-grafana", 80);
+use crate::stack::endpoints::GRAFANA;
 
 pub async fn grafana(
     settings: &Settings,
@@ -17,18 +15,17 @@ pub async fn grafana(
     port: u16,
     dry_run: bool,
 ) -> Result<(), DeployerError> {
-    let (namespace, service, service_port) = GRAFANA_SERVICE;
     let bind = SocketAddr::new(address, port);
     if dry_run {
         println!(
-            "forward {bind} to service {namespace}/{service}:{service_port} in context {}, until Ctrl-C",
+            "forward {bind} to {GRAFANA} in context {}, until Ctrl-C",
             settings.central.context()
         );
         return Ok(());
     }
     let clients = Clients::new(settings.kubeconfig.clone());
     let client = clients.client(settings.central.context()).await?;
-    let forward = PortForward::to_service(&client, namespace, service, service_port, bind).await?;
+    let forward = GRAFANA.forward_from(&client, bind).await?;
     println!(
         "Grafana: http://{} (forwarding to {} in {})",
         forward.local_addr(),

@@ -3,55 +3,15 @@
 //! failed.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
 use crate::cli::{OutputFormat, VerifyArgs};
 use crate::error::DeployerError;
 use crate::k8s::{Clients, PortForward};
-use crate::settings::{Role, Settings};
+use crate::settings::Settings;
+use crate::stack::endpoints::{
+    DEMO_APP, LOKI_READ, MIMIR_QUERY_FRONTEND, ServicePort, TEMPO_QUERY_FRONTEND,
+};
 use crate::verify::{Endpoints, TenantPlan, VerifyOptions, VerifyReport};
-
-/// A Service port `verify` forwards a local port to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForwardTarget {
-    pub cluster: Role,
-    pub namespace: &'static str,
-    pub service: &'static str,
-    pub port: u16,
-}
-
-/// mimir-distributed (release `mimir`): the query-frontend's HTTP port; the Prometheus API is
-/// under /prometheus there (Grafana's data sources in manifests/central/monitor.yaml use it too).
-pub const MIMIR_QUERY_FRONTEND: ForwardTarget = ForwardTarget {
-    cluster: Role::Central,
-    namespace: "mimir",
-    service: "mimir-query-frontend",
-    port: 8080,
-};
-
-/// loki (release `loki`, SimpleScalable): the read path, which answers queries.
-pub const LOKI_READ: ForwardTarget = ForwardTarget {
-    cluster: Role::Central,
-    namespace: "loki",
-    service: "loki-read",
-    port: 3100,
-};
-
-/// tempo-distributed (release `tempo`): the query-frontend's HTTP port.
-pub const TEMPO_QUERY_FRONTEND: ForwardTarget = ForwardTarget {
-    cluster: Role::Central,
-    namespace: "tempo",
-    service: "tempo-query-frontend",
-    port: 3200,
-};
-
-/// The demo's front (manifests/remote/demo.yaml), for the burst.
-pub const DEMO_APP: ForwardTarget = ForwardTarget {
-    cluster: Role::Remote,
-    namespace: "demo",
-    service: "app",
-    port: 8080,
-};
 
 pub async fn verify(
     settings: &Settings,
@@ -106,7 +66,7 @@ pub fn outcome(report: &VerifyReport) -> Result<(), DeployerError> {
 }
 
 /// What `verify` forwards: the three backends, and the app when there is a burst.
-pub fn forward_targets(with_app: bool) -> Vec<ForwardTarget> {
+pub fn forward_targets(with_app: bool) -> Vec<ServicePort> {
     let mut targets = vec![MIMIR_QUERY_FRONTEND, LOKI_READ, TEMPO_QUERY_FRONTEND];
     if with_app {
         targets.push(DEMO_APP);
@@ -119,10 +79,7 @@ pub fn dry_run_listing(settings: &Settings, options: &VerifyOptions) -> String {
     for target in forward_targets(options.burst > 0) {
         let _ = writeln!(
             out,
-            "forward a free local port to service {}/{}:{} in context {}",
-            target.namespace,
-            target.service,
-            target.port,
+            "forward a free local port to {target} in context {}",
             settings.cluster(target.cluster).context()
         );
     }
@@ -155,22 +112,13 @@ pub async fn open_endpoints(
     with_app: bool,
 ) -> Result<(Endpoints, Vec<PortForward>), DeployerError> {
     let clients = Clients::new(settings.kubeconfig.clone());
-    let forward = |target: ForwardTarget| {
+    let forward = |target: ServicePort| {
         let clients = &clients;
         async move {
             let client = clients
                 .client(settings.cluster(target.cluster).context())
                 .await?;
-            let any_local_port = SocketAddr::from(([127, 0, 0, 1], 0));
-            let opened = PortForward::to_service(
-                &client,
-                target.namespace,
-                target.service,
-                target.port,
-                any_local_port,
-            )
-            .await?;
-            Ok::<_, DeployerError>(opened)
+            Ok::<_, DeployerError>(target.forward(&client).await?)
         }
     };
     let mimir = forward(MIMIR_QUERY_FRONTEND).await?;

@@ -4,9 +4,7 @@
 
 use super::checks::{Check, Verdict, proportion_verdict, ratio};
 use super::exposition::{self, ExpositionError, Sample};
-
-/// Where the agent serves /metrics on lgtm-remote (manifests/remote/telemetry-agent.yaml).
-pub const AGENT_SERVICE: (&str, &str, u16) = ("observability", "telemetry-agent", 8888);
+use crate::stack::endpoints::REMOTE_AGENT_ADMIN;
 
 const ACCEPTED: &str = "otelcol_receiver_accepted_spans_total";
 const REFUSED: &str = "otelcol_receiver_refused_spans_total";
@@ -83,10 +81,7 @@ fn gauge(samples: &[Sample], name: &str) -> f64 {
 /// makes several spans (loadgen client, app server, app -> db client, db server), and the
 /// demo's steady loadgen and Linkerd's proxies add more, so `accepted >= requests` is expected.
 pub fn judge(increase: Option<&SpanCounters>, requests_sent: u64) -> Vec<Check> {
-    let scrape = format!(
-        "scrape {}/{}:{}/metrics before and after",
-        AGENT_SERVICE.0, AGENT_SERVICE.1, AGENT_SERVICE.2
-    );
+    let scrape = format!("scrape {REMOTE_AGENT_ADMIN}/metrics before and after");
     let Some(increase) = increase else {
         return vec![
             Check::new(

@@ -17,13 +17,7 @@ use crate::verify::options::REMOTE_TENANT;
 pub const TENANT: &str = REMOTE_TENANT;
 /// The `cluster` label the remote Prometheus and log shipper add (manifests/remote/monitor.yaml,
 /// manifests/remote/vector.yaml).
-pub const REMOTE_CLUSTER_LABEL: &str = "lgtm-remote";
-
-/// (namespace, service, port, path prefix of the API) on lgtm-central.
-pub type Backend = (&'static str, &'static str, u16, &'static str);
-pub const MIMIR: Backend = ("mimir", "mimir-query-frontend", 8080, "/prometheus");
-pub const LOKI: Backend = ("loki", "loki-read", 3100, "");
-pub const TEMPO: Backend = ("tempo", "tempo-query-frontend", 3200, "");
+pub use crate::verify::options::REMOTE_CLUSTER_LABEL;
 
 /// At least this share of the expected count passes (increase() extrapolates at the window's
 /// edges, and the last seconds may still be on their way).

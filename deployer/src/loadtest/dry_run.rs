@@ -3,12 +3,15 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::agent::AGENT_SERVICE;
-use super::backends::{self, LOKI, MIMIR, TEMPO, TEMPO_SEARCH_LIMIT, TENANT};
+use super::backends::{self, TEMPO_SEARCH_LIMIT, TENANT};
 use super::job::{CONTAINER, loadgen_job};
-use super::prometheus::{self, PROMETHEUS_SERVICE};
+use super::prometheus;
 use super::{LoadtestSpec, NAMESPACE};
 use crate::k8s::FIELD_MANAGER;
+use crate::stack::endpoints::{
+    LOKI_READ, MIMIR_QUERY_FRONTEND, REMOTE_AGENT_ADMIN, REMOTE_PROMETHEUS, TEMPO_QUERY_FRONTEND,
+};
+use crate::verify::prometheus::PROMETHEUS_PREFIX;
 
 pub fn describe(
     spec: &LoadtestSpec,
@@ -24,8 +27,7 @@ pub fn describe(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "1. scrape {}/service/{}:{}/metrics in context {remote_context} (the agent's span counters, before)",
-        AGENT_SERVICE.0, AGENT_SERVICE.1, AGENT_SERVICE.2
+        "1. scrape {REMOTE_AGENT_ADMIN}/metrics in context {remote_context} (the agent's span counters, before)"
     );
     let _ = writeln!(
         out,
@@ -39,8 +41,7 @@ pub fn describe(
     let _ = writeln!(out, "4. scrape the agent again, after its queue drains");
     let _ = writeln!(
         out,
-        "5. query {}/service/{}:{} in context {remote_context}:",
-        PROMETHEUS_SERVICE.0, PROMETHEUS_SERVICE.1, PROMETHEUS_SERVICE.2
+        "5. query {REMOTE_PROMETHEUS} in context {remote_context}:"
     );
     for query in [
         prometheus::failed_query(window),
@@ -56,27 +57,17 @@ pub fn describe(
     );
     let _ = writeln!(
         out,
-        "   {}/service/{}:{}{}/api/v1/query  {}",
-        MIMIR.0,
-        MIMIR.1,
-        MIMIR.2,
-        MIMIR.3,
+        "   {MIMIR_QUERY_FRONTEND}{PROMETHEUS_PREFIX}/api/v1/query  {}",
         backends::mimir_query(window)
     );
     let _ = writeln!(
         out,
-        "   {}/service/{}:{}/loki/api/v1/query  {}",
-        LOKI.0,
-        LOKI.1,
-        LOKI.2,
+        "   {LOKI_READ}/loki/api/v1/query  {}",
         backends::loki_query(window)
     );
     let _ = writeln!(
         out,
-        "   {}/service/{}:{}/api/search  {} (limit {TEMPO_SEARCH_LIMIT})",
-        TEMPO.0,
-        TEMPO.1,
-        TEMPO.2,
+        "   {TEMPO_QUERY_FRONTEND}/api/search  {} (limit {TEMPO_SEARCH_LIMIT})",
         backends::tempo_query(&spec.job_name)
     );
     let _ = writeln!(

@@ -2,17 +2,20 @@
 //! on lgtm-remote, Mimir/Loki/Tempo on lgtm-central. A measurement that cannot be made becomes a
 //! warning naming why; it never hides the load test's own result.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use kube::Client;
 
-use super::agent::{self, AGENT_SERVICE, SpanCounters};
-use super::backends::{self, BackendClients, LOKI, MIMIR, RunWindow, TEMPO, TENANT};
+use super::agent::{self, SpanCounters};
+use super::backends::{self, BackendClients, RunWindow, TENANT};
 use super::checks::Check;
-use super::prometheus::{self, PROMETHEUS_SERVICE};
+use super::prometheus;
 use crate::k8s::{KubeError, PortForward};
+use crate::stack::endpoints::{
+    LOKI_READ, MIMIR_QUERY_FRONTEND, REMOTE_AGENT_ADMIN, REMOTE_PROMETHEUS, TEMPO_QUERY_FRONTEND,
+};
 use crate::verify::http::{BackendClient, http_client};
+use crate::verify::prometheus::PROMETHEUS_PREFIX;
 
 /// Each request's limit; the forwards are local and the backends answer in seconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -25,20 +28,10 @@ pub fn client(base: &str, tenant: Option<&str>) -> BackendClient {
 /// How long to wait after the run for the agent to empty its queue before the last scrape.
 const AGENT_DRAIN: Duration = Duration::from_secs(15);
 
-fn any_local_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-async fn forward(
-    client: &Client,
-    (namespace, service, port): (&str, &str, u16),
-) -> Result<PortForward, KubeError> {
-    PortForward::to_service(client, namespace, service, port, any_local_port()).await
-}
-
 /// The agent's span counters now, through a fresh forward (the agent's pod may change).
 pub async fn scrape_agent(kube: &Client) -> Result<SpanCounters, String> {
-    let forward = forward(kube, AGENT_SERVICE)
+    let forward = REMOTE_AGENT_ADMIN
+        .forward(kube)
         .await
         .map_err(|e| e.to_string())?;
     let text = client(&forward.url(), None)
@@ -79,7 +72,7 @@ pub fn agent_checks(
 }
 
 pub async fn prometheus_checks(kube: &Client, window: Duration) -> Vec<Check> {
-    match forward(kube, PROMETHEUS_SERVICE).await {
+    match REMOTE_PROMETHEUS.forward(kube).await {
         Ok(forward) => prometheus::measure(&client(&forward.url(), None), window).await,
         Err(error) => vec![Check::unmeasured(
             "prometheus: remote write",
@@ -113,9 +106,9 @@ pub async fn backend_checks(
         Err(error) => return unmeasured(&error),
     };
     let forwards = futures::try_join!(
-        forward(&kube, (MIMIR.0, MIMIR.1, MIMIR.2)),
-        forward(&kube, (LOKI.0, LOKI.1, LOKI.2)),
-        forward(&kube, (TEMPO.0, TEMPO.1, TEMPO.2)),
+        MIMIR_QUERY_FRONTEND.forward(&kube),
+        LOKI_READ.forward(&kube),
+        TEMPO_QUERY_FRONTEND.forward(&kube),
     );
     let (mimir, loki, tempo) = match forwards {
         Ok(forwards) => forwards,
@@ -125,9 +118,9 @@ pub async fn backend_checks(
         client(&format!("{}{prefix}", forward.url()), Some(TENANT))
     };
     let clients = BackendClients {
-        mimir: on(&mimir, MIMIR.3),
-        loki: on(&loki, LOKI.3),
-        tempo: on(&tempo, TEMPO.3),
+        mimir: on(&mimir, PROMETHEUS_PREFIX),
+        loki: on(&loki, ""),
+        tempo: on(&tempo, ""),
     };
     backends::measure(&clients, run, settle).await
 }

@@ -9,8 +9,6 @@ use super::checks::{Check, Verdict};
 use crate::verify::http::BackendClient;
 use crate::verify::prometheus::{parse_instant_vector, total};
 
-pub const PROMETHEUS_SERVICE: (&str, &str, u16) = ("observability", "monitor-prometheus", 9090);
-
 /// Lag (newest sample appended minus newest sample sent) below this passes...
 const LAG_PASS_SECONDS: f64 = 30.0;
 /// ...and above this fails: Mimir is minutes behind.
