@@ -194,7 +194,7 @@ async fn tempo_search(client: &BackendClient, params: &[(&str, String)]) -> Coun
     Ok(Some(traces.len() as f64))
 }
 
-/// A count against what was expected: pass at [`PASS_SHARE`], warn above zero, fail at zero.
+/// A count against what was expected: pass at `PASS_SHARE` (90%), warn above zero, fail at zero.
 pub fn judge_count(name: &str, value: Count, expected: u64) -> Check {
     let count = match value {
         Err(unmeasured) => return Check::unmeasured(name, unmeasured.why, &unmeasured.hint),

@@ -41,7 +41,7 @@ pub async fn scrape_agent(kube: &Client) -> Result<SpanCounters, String> {
     SpanCounters::from_exposition(&text).map_err(|e| e.to_string())
 }
 
-/// Scrapes until the agent's queue is empty (or [`AGENT_DRAIN`] has passed), so spans still on
+/// Scrapes until the agent's queue is empty (or `AGENT_DRAIN` (15 s) has passed), so spans still on
 /// their way are not counted as missing.
 pub async fn scrape_agent_drained(kube: &Client) -> Result<SpanCounters, String> {
     let deadline = tokio::time::Instant::now() + AGENT_DRAIN;

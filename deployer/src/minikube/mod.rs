@@ -1,4 +1,4 @@
-//! minikube commands as data, and reading their answers. Images: [`image`].
+//! minikube commands as data, and reading their answers. Images: the `image` submodule.
 
 mod image;
 
