@@ -121,13 +121,19 @@ pub async fn open_endpoints(
             Ok::<_, DeployerError>(target.forward(&client).await?)
         }
     };
-    let mimir = forward(MIMIR_QUERY_FRONTEND).await?;
-    let loki = forward(LOKI_READ).await?;
-    let tempo = forward(TEMPO_QUERY_FRONTEND).await?;
-    let app = match with_app {
-        true => Some(forward(DEMO_APP).await?),
-        false => None,
+    let app = async {
+        match with_app {
+            true => forward(DEMO_APP).await.map(Some),
+            false => Ok(None),
+        }
     };
+    // Independent API round trips: open them side by side.
+    let (mimir, loki, tempo, app) = futures::try_join!(
+        forward(MIMIR_QUERY_FRONTEND),
+        forward(LOKI_READ),
+        forward(TEMPO_QUERY_FRONTEND),
+        app
+    )?;
     let endpoints = Endpoints {
         mimir: mimir.url(),
         loki: loki.url(),
