@@ -10,6 +10,7 @@ use deployer::settings::Settings;
 use deployer::stack::{Stack, Workload};
 use serde_json::Value;
 use support::deploy::{Setup, text};
+use support::fake_tools::FakeTools;
 use support::repo::repo_root;
 
 /// Steps of `deployer all` for the stack in `deployer/src/stack/`.
@@ -57,6 +58,19 @@ fn release(setup: &Setup, profile: &str, name: &str) -> (HelmRelease, Value) {
         .into_iter()
         .find(|(release, _)| release.name == name)
         .unwrap_or_else(|| panic!("no release {name} in {profile}"))
+}
+
+/// `<chart>-<version>`, as `helm list` shows a release of `release`'s chart and version.
+fn deployed_chart(release: &HelmRelease) -> String {
+    let chart = release.chart.rsplit('/').next().unwrap_or(&release.chart);
+    format!("{chart}-{}", release.version)
+}
+
+/// Makes the fake helm report `release` in lgtm-central as `chart` in `status`, with `values`.
+fn seed(tools: &FakeTools, release: &HelmRelease, chart: &str, status: &str, values: &Value) {
+    let (namespace, name) = (&release.namespace, &release.name);
+    tools.helm_release("lgtm-central", namespace, name, chart, status);
+    tools.helm_values("lgtm-central", namespace, name, values);
 }
 
 /// What helm stores after `helm upgrade --install` of each release: its user-supplied values.
@@ -195,68 +209,40 @@ async fn releases_are_upgraded_only_when_something_differs() {
 
     // Deployed as wanted: left alone.
     let (monitor, values) = release(&setup, "lgtm-central", "monitor");
-    tools.helm_release(
-        "lgtm-central",
-        "observability",
-        "monitor",
-        &format!("kube-prometheus-stack-{}", monitor.version),
+    seed(
+        tools,
+        &monitor,
+        &deployed_chart(&monitor),
         "deployed",
+        &values,
     );
-    tools.helm_values("lgtm-central", "observability", "monitor", &values);
     // Another chart version.
-    let (_, values) = release(&setup, "lgtm-central", "mimir");
-    tools.helm_release(
-        "lgtm-central",
-        "mimir",
-        "mimir",
+    let (mimir, values) = release(&setup, "lgtm-central", "mimir");
+    seed(
+        tools,
+        &mimir,
         "mimir-distributed-6.0.0",
         "deployed",
+        &values,
     );
-    tools.helm_values("lgtm-central", "mimir", "mimir", &values);
     // Other values: one key changed, one that is no longer set.
     let (loki, mut values) = release(&setup, "lgtm-central", "loki");
     values["global"]["clusterDomain"] = "cluster.local".into();
     values["leftOver"] = true.into();
-    tools.helm_release(
-        "lgtm-central",
-        "loki",
-        "loki",
-        &format!("loki-{}", loki.version),
-        "deployed",
-    );
-    tools.helm_values("lgtm-central", "loki", "loki", &values);
+    seed(tools, &loki, &deployed_chart(&loki), "deployed", &values);
     // A failed release is upgraded even with the same chart and values.
     let (tempo, values) = release(&setup, "lgtm-central", "tempo");
-    tools.helm_release(
-        "lgtm-central",
-        "tempo",
-        "tempo",
-        &format!("tempo-distributed-{}", tempo.version),
-        "failed",
-    );
-    tools.helm_values("lgtm-central", "tempo", "tempo", &values);
+    seed(tools, &tempo, &deployed_chart(&tempo), "failed", &values);
     // Another issuer key: the key is named, its value never printed.
     let (control_plane, mut values) = release(&setup, "lgtm-central", "linkerd-control-plane");
     let secret = "-----BEGIN PRIVATE KEY-----\nnot-the-deployed-key\n-----END PRIVATE KEY-----\n";
     values["identity"]["issuer"]["tls"]["keyPEM"] = secret.into();
-    tools.helm_release(
-        "lgtm-central",
-        "linkerd",
-        "linkerd-control-plane",
-        &format!("linkerd-control-plane-{}", control_plane.version),
-        "deployed",
-    );
-    tools.helm_values("lgtm-central", "linkerd", "linkerd-control-plane", &values);
+    let chart = deployed_chart(&control_plane);
+    seed(tools, &control_plane, &chart, "deployed", &values);
     // Left pending by an interrupted run: upgraded too (helm refuses if one really runs).
     let (cert_manager, values) = release(&setup, "lgtm-central", "cert-manager");
-    tools.helm_release(
-        "lgtm-central",
-        "cert-manager",
-        "cert-manager",
-        &format!("cert-manager-{}", cert_manager.version),
-        "pending-upgrade",
-    );
-    tools.helm_values("lgtm-central", "cert-manager", "cert-manager", &values);
+    let chart = deployed_chart(&cert_manager);
+    seed(tools, &cert_manager, &chart, "pending-upgrade", &values);
     // traefik: no release at all.
 
     let output = setup.deployer(&["central"]).await;
