@@ -122,7 +122,9 @@ async fn accept_loop(listener: TcpListener, resolver: Arc<Resolver>) {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
+                // E.g. out of file descriptors: wait a little instead of spinning on the error.
                 tracing::warn!(%error, "port-forward: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
