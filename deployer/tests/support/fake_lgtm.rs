@@ -103,6 +103,31 @@ impl Fake {
     }
 }
 
+/// The request's tenant (`X-Scope-OrgID`), checked against the scenario's tenants as Mimir, Loki
+/// and Tempo do: a request without one, or with another, gets 401.
+struct Tenant(String);
+
+impl axum::extract::FromRequestParts<Shared> for Tenant {
+    type Rejection = (StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        fake: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        fake.tenant(&parts.headers).map(Tenant)
+    }
+}
+
+/// The first of `keys` that is missing or does not parse as a `T`.
+fn unparsable<'k, T: std::str::FromStr>(
+    params: &std::collections::HashMap<String, String>,
+    keys: &[&'k str],
+) -> Option<&'k str> {
+    keys.iter()
+        .copied()
+        .find(|key| params.get(*key).and_then(|v| v.parse::<T>().ok()).is_none())
+}
+
 /// The `cluster` label of each tenant's data.
 fn cluster_of(tenant: &str) -> &'static str {
     if tenant == "remote01" {
@@ -206,13 +231,9 @@ type Params = Query<std::collections::HashMap<String, String>>;
 
 async fn instant_query(
     State(fake): State<Shared>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Query(params): Params,
 ) -> Response {
-    let tenant = match fake.tenant(&headers) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected.into_response(),
-    };
     let Some(query) = params.get("query") else {
         return bad_data("invalid parameter \"query\": unknown position");
     };
@@ -236,21 +257,11 @@ async fn instant_query(
 
 async fn query_exemplars(
     State(fake): State<Shared>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Query(params): Params,
 ) -> Response {
-    let tenant = match fake.tenant(&headers) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected.into_response(),
-    };
-    for key in ["start", "end"] {
-        if params
-            .get(key)
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_none()
-        {
-            return bad_data(&format!("invalid parameter \"{key}\""));
-        }
+    if let Some(key) = unparsable::<f64>(&params, &["start", "end"]) {
+        return bad_data(&format!("invalid parameter \"{key}\""));
     }
     let mut data = Vec::new();
     if fake.has_data() && fake.scenario.exemplars && tenant == "remote01" {
@@ -274,21 +285,11 @@ fn loki(fake: Shared) -> Router {
 
 async fn query_range(
     State(fake): State<Shared>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Query(params): Params,
 ) -> Response {
-    let tenant = match fake.tenant(&headers) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected.into_response(),
-    };
-    for key in ["start", "end"] {
-        if params
-            .get(key)
-            .and_then(|v| v.parse::<u128>().ok())
-            .is_none()
-        {
-            return (StatusCode::BAD_REQUEST, format!("invalid {key}")).into_response();
-        }
+    if let Some(key) = unparsable::<u128>(&params, &["start", "end"]) {
+        return (StatusCode::BAD_REQUEST, format!("invalid {key}")).into_response();
     }
     let cluster = cluster_of(&tenant);
     let selects = params
@@ -364,13 +365,9 @@ fn tempo(fake: Shared) -> Router {
 
 async fn trace_by_id(
     State(fake): State<Shared>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Response {
-    let tenant = match fake.tenant(&headers) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected.into_response(),
-    };
     let not_found = (StatusCode::NOT_FOUND, "trace not found\n").into_response();
     if !fake.has_data() {
         return not_found;
@@ -415,11 +412,11 @@ fn resource_spans(service: &str, cluster: &str) -> Value {
     })
 }
 
-async fn search(State(fake): State<Shared>, headers: HeaderMap, Query(params): Params) -> Response {
-    let tenant = match fake.tenant(&headers) {
-        Ok(tenant) => tenant,
-        Err(rejected) => return rejected.into_response(),
-    };
+async fn search(
+    State(fake): State<Shared>,
+    Tenant(tenant): Tenant,
+    Query(params): Params,
+) -> Response {
     if !params.contains_key("q") {
         return (StatusCode::BAD_REQUEST, "missing q").into_response();
     }
