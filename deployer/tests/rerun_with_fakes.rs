@@ -278,35 +278,31 @@ async fn releases_are_upgraded_only_when_something_differs() {
         line("release lgtm-central/monitor").starts_with("unchanged "),
         "{stderr}"
     );
-    assert!(
-        line("release lgtm-central/mimir").ends_with(
-            "upgraded (chart version mimir-distributed-6.0.0 -> mimir-distributed-6.1.0)"
+    for (step, ending) in [
+        (
+            "release lgtm-central/mimir",
+            "upgraded (chart version mimir-distributed-6.0.0 -> mimir-distributed-6.1.0)",
         ),
-        "{stderr}"
-    );
-    assert!(
-        line("release lgtm-central/loki")
-            .ends_with("upgraded (values differ at global.clusterDomain, leftOver)"),
-        "{stderr}"
-    );
-    assert!(
-        line("release lgtm-central/tempo").ends_with("upgraded (release was failed)"),
-        "{stderr}"
-    );
-    assert!(
-        line("release lgtm-central/cert-manager")
-            .ends_with("upgraded (release was pending-upgrade)"),
-        "{stderr}"
-    );
-    assert!(
-        line("release lgtm-central/traefik").ends_with(": installed"),
-        "{stderr}"
-    );
-    assert!(
-        line("release lgtm-central/linkerd-control-plane")
-            .ends_with("upgraded (values differ at identity.issuer.tls.keyPEM)"),
-        "{stderr}"
-    );
+        (
+            "release lgtm-central/loki",
+            "upgraded (values differ at global.clusterDomain, leftOver)",
+        ),
+        (
+            "release lgtm-central/tempo",
+            "upgraded (release was failed)",
+        ),
+        (
+            "release lgtm-central/cert-manager",
+            "upgraded (release was pending-upgrade)",
+        ),
+        ("release lgtm-central/traefik", ": installed"),
+        (
+            "release lgtm-central/linkerd-control-plane",
+            "upgraded (values differ at identity.issuer.tls.keyPEM)",
+        ),
+    ] {
+        assert!(line(step).ends_with(ending), "{step}: {stderr}");
+    }
     let issuer_key =
         std::fs::read_to_string(setup.state.path().join("certs/issuer-lgtm-central.key")).unwrap();
     let everything = format!("{stderr}{}", text(&output.stdout));
