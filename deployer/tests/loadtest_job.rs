@@ -370,16 +370,10 @@ async fn a_passing_run_applies_the_job_follows_its_log_and_reports_every_check()
     assert!(follow.contains("container=loadgen"), "{follow}");
 
     // Progress on stderr (without the summary's lines), the report on stdout.
-    assert!(
-        ran.stderr.contains("loadgen: INFO load test started"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr
-            .contains("loadgen: [   3.0s] sent 300, completed 300, errors 1"),
-        "{}",
-        ran.stderr
+    assert_contains(&ran.stderr, "loadgen: INFO load test started");
+    assert_contains(
+        &ran.stderr,
+        "loadgen: [   3.0s] sent 300, completed 300, errors 1",
     );
     assert!(!ran.stderr.contains("\"schema\""), "{}", ran.stderr);
     assert!(
@@ -388,11 +382,9 @@ async fn a_passing_run_applies_the_job_follows_its_log_and_reports_every_check()
         "{}",
         ran.stdout
     );
-    assert!(
-        ran.stdout
-            .contains("Result: loadgen passed; pipeline: 0 failed, 0 warned, 9 passed"),
-        "{}",
-        ran.stdout
+    assert_contains(
+        &ran.stdout,
+        "Result: loadgen passed; pipeline: 0 failed, 0 warned, 9 passed",
     );
     let seen = setup.backends.seen.lock().unwrap().clone();
     assert!(
@@ -437,11 +429,9 @@ async fn missing_data_in_mimir_fails_the_run_with_exit_4_and_json_says_which() {
     assert_eq!(mimir["verdict"], "fail");
     assert!(mimir["hint"].as_str().unwrap().contains("remote01"));
     assert_eq!(report["loadgen"]["requests"]["sent"], 1000);
-    assert!(
-        ran.stderr
-            .contains("pipeline check(s) failed: mimir: app requests counted"),
-        "{}",
-        ran.stderr
+    assert_contains(
+        &ran.stderr,
+        "pipeline check(s) failed: mimir: app requests counted",
     );
 }
 
@@ -454,16 +444,10 @@ async fn a_loadgen_exit_3_prints_the_report_then_exits_3() {
     let setup = setup(Answers::default(), Ending::Exits { code: 3, log }).await;
     let ran = loadtest(&setup, &["--max-error-ratio", "0.005"]).await;
     assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stdout.contains("Result: loadgen FAILED (error ratio)"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stderr
-            .contains("error: the app's error ratio 0.0140 is above --max-error-ratio 0.005"),
-        "{}",
-        ran.stderr
+    assert_contains(&ran.stdout, "Result: loadgen FAILED (error ratio)");
+    assert_contains(
+        &ran.stderr,
+        "error: the app's error ratio 0.0140 is above --max-error-ratio 0.005",
     );
 }
 
@@ -486,22 +470,17 @@ async fn a_failed_job_says_why_with_the_loadgen_last_lines() {
         "no report without a summary: {}",
         ran.stdout
     );
-    assert!(
-        ran.stderr.contains("failed: the loadgen exited with 2 (BackoffLimitExceeded: Job has reached the specified backoff limit)"),
-        "{}",
-        ran.stderr
+    assert_contains(
+        &ran.stderr,
+        "failed: the loadgen exited with 2 (BackoffLimitExceeded: Job has reached the specified backoff limit)",
     );
-    assert!(
-        ran.stderr
-            .contains("  demo-app loadgen: cannot reach http://app.demo.svc:8080/"),
-        "{}",
-        ran.stderr
+    assert_contains(
+        &ran.stderr,
+        "  demo-app loadgen: cannot reach http://app.demo.svc:8080/",
     );
-    assert!(
-        ran.stderr
-            .contains("help: exit 2 is bad input or an unreachable target"),
-        "{}",
-        ran.stderr
+    assert_contains(
+        &ran.stderr,
+        "help: exit 2 is bad input or an unreachable target",
     );
 }
 
@@ -516,16 +495,10 @@ async fn an_image_missing_from_the_node_fails_fast_with_help() {
     .await;
     let ran = loadtest(&setup, &[]).await;
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stderr.contains("did not start: ErrImageNeverPull"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr
-            .contains("help: the demo-app image is not on the remote node: run `deployer remote`"),
-        "{}",
-        ran.stderr
+    assert_contains(&ran.stderr, "did not start: ErrImageNeverPull");
+    assert_contains(
+        &ran.stderr,
+        "help: the demo-app image is not on the remote node: run `deployer remote`",
     );
 }
 
@@ -629,4 +602,10 @@ async fn ctrl_c_deletes_the_job_and_exits_130() {
             .get("batch/v1", "Job", Some("demo"), &name)
             .is_none()
     );
+}
+
+/// Fails with the whole text when `needle` is not in it.
+#[track_caller]
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "no `{needle}` in:\n{text}");
 }
