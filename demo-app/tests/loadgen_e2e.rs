@@ -50,6 +50,20 @@ fn summary(out: &Output) -> Value {
     })
 }
 
+/// Runs the loadgen without exporting spans; it must succeed with a summary that matches its
+/// schema.
+async fn loadgen_summary(args: &[&str]) -> Value {
+    let out = loadgen(args, &[("OTEL_SDK_DISABLED", "true")]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out);
+    assert_valid(&s);
+    s
+}
+
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
@@ -82,29 +96,19 @@ async fn holds_the_rate_and_counts_every_outcome_in_a_valid_summary() {
     let sink = OtlpSink::start().await;
     // Some injected failures, so more than one outcome shows up.
     let pair = start_pair(&sink, &["--error-ratio", "0.05", "--chaos-seed", "11"]).await;
-    let out = loadgen(
-        &[
-            "--target",
-            &pair.app_url,
-            "--rate",
-            "200",
-            "--duration",
-            "5s",
-            "--output",
-            "json",
-            "--seed",
-            "5",
-        ],
-        &[("OTEL_SDK_DISABLED", "true")],
-    )
+    let s = loadgen_summary(&[
+        "--target",
+        &pair.app_url,
+        "--rate",
+        "200",
+        "--duration",
+        "5s",
+        "--output",
+        "json",
+        "--seed",
+        "5",
+    ])
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = summary(&out);
-    assert_valid(&s);
     let achieved = s["rate"]["achieved"].as_f64().unwrap();
     assert!(
         (achieved - 200.0).abs() <= 4.0,
@@ -145,29 +149,19 @@ async fn a_slow_target_shows_missed_sends_and_corrected_latency() {
     let sink = OtlpSink::start().await;
     let pair = start_pair(&sink, &["--latency", "fixed:200ms"]).await;
     // 5 in flight x 200 ms = 25 req/s of capacity for 100 req/s intended.
-    let out = loadgen(
-        &[
-            "--target",
-            &pair.app_url,
-            "--rate",
-            "100",
-            "--duration",
-            "3s",
-            "--max-in-flight",
-            "5",
-            "--output",
-            "json",
-        ],
-        &[("OTEL_SDK_DISABLED", "true")],
-    )
+    let s = loadgen_summary(&[
+        "--target",
+        &pair.app_url,
+        "--rate",
+        "100",
+        "--duration",
+        "3s",
+        "--max-in-flight",
+        "5",
+        "--output",
+        "json",
+    ])
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = summary(&out);
-    assert_valid(&s);
     let r = &s["requests"];
     assert_eq!(u(&r["intended"]), 300);
     assert_eq!(u(&r["intended"]), u(&r["sent"]) + u(&r["missed"]));
