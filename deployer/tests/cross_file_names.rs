@@ -7,7 +7,7 @@ mod support;
 
 use clap::Parser;
 use deployer::settings::Settings;
-use deployer::stack::{Stack, Workload};
+use deployer::stack::Stack;
 use serde_json::Value;
 use support::repo::{documents, manifests_dir, repo_root, single_document, yaml_files};
 
@@ -45,10 +45,11 @@ fn exported_services_are_labelled_and_the_remote_uses_their_mirrors() {
             values[component]["service"]["labels"]["mirror.linkerd.io/exported"], "true",
             "{release}: {component} service is not exported"
         );
-        let installed_in = stack.central.workloads.iter().find_map(|w| match w {
-            Workload::Release(r) if r.name == *release => Some(r.namespace.clone()),
-            _ => None,
-        });
+        let installed_in = stack
+            .central
+            .releases()
+            .find(|r| r.name == *release)
+            .map(|r| r.namespace.clone());
         assert_eq!(installed_in.as_deref(), Some(*namespace), "{release}");
         // The service mirror creates <service>-<link name> in the namespace of the same name.
         assert!(
@@ -568,13 +569,9 @@ fn the_deployers_own_forward_targets_exist_in_the_manifests() {
     let stack = Stack::current(&settings());
     let releases: Vec<(String, String)> = stack
         .central
-        .workloads
-        .iter()
-        .chain(stack.remote.workloads.iter())
-        .filter_map(|w| match w {
-            Workload::Release(r) => Some((r.name.clone(), r.namespace.clone())),
-            _ => None,
-        })
+        .releases()
+        .chain(stack.remote.releases())
+        .map(|r| (r.name.clone(), r.namespace.clone()))
         .collect();
     assert!(releases.contains(&("monitor".to_string(), "observability".to_string())));
 }

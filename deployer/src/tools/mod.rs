@@ -36,7 +36,9 @@ impl Tool {
     /// it passes. Shown in install hints, not checked.
     pub fn minimum_version(self) -> &'static str {
         match self {
-            Tool::Minikube => "1.34",
+            // The first release whose supported Kubernetes versions include the pinned one
+            // (`kubernetes.version` in manifests/charts.yaml); older ones search GitHub for it.
+            Tool::Minikube => "1.38.1",
             // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 keeps it.
             Tool::Helm => "3.16",
             // `multicluster link-gen` and the charts pinned by the stack (DESIGN.md section 4).
@@ -59,15 +61,6 @@ impl Tool {
                 "install Docker Engine or Docker Desktop: https://docs.docker.com/get-docker/"
             }
             Tool::Podman => "see https://podman.io/docs/installation",
-        }
-    }
-
-    /// The tool a minikube driver needs, if it is one the deployer can check for.
-    pub fn for_driver(driver: &str) -> Option<Tool> {
-        match driver {
-            "docker" => Some(Tool::Docker),
-            "podman" => Some(Tool::Podman),
-            _ => None,
         }
     }
 }
