@@ -14,7 +14,7 @@ version() { if [ -f "$root/minikube-version" ]; then cat "$root/minikube-version
 default_kubernetes() {
   case "$(version)" in
     v1.34.*) echo v1.31.0 ;; v1.35.*) echo v1.32.0 ;; v1.36.*) echo v1.33.1 ;;
-    v1.37.*) echo v1.34.0 ;; v1.38.0) echo v1.35.0 ;; *) echo v1.35.1 ;;
+    v1.37.*) echo v1.34.0 ;; v1.38.0) echo v1.35.0 ;; v1.38.*) echo v1.35.1 ;; *) echo v1.36.0 ;;
   esac
 }
 # Models pkg/drivers/kic (docker/podman drivers): the first start on a network creates it (the
