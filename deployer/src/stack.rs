@@ -188,6 +188,18 @@ impl Context<'_> {
         release
     }
 
+    /// The Prometheus Operator's CRDs before linkerd-control-plane, whose PodMonitors need them
+    /// (kube-prometheus-stack comes later, after Linkerd, so that its pods are meshed). No values
+    /// file: the chart's defaults are what we want. It adopts the CRDs kube-prometheus-stack's own
+    /// `crds/` folder made on clusters deployed before this release existed.
+    fn monitor_crds(&self) -> Workload {
+        let mut release =
+            self.pins
+                .release("monitor-crds", "observability", "prometheus-operator-crds");
+        release.take_ownership = true;
+        Workload::Release(release)
+    }
+
     /// The Gateway API CRDs, which Linkerd needs before linkerd-crds.
     fn gateway_api(&self) -> Workload {
         let pin = self.pins.manifest_release("gateway-api");

@@ -7,8 +7,8 @@ use support::deploy::{Setup, deployer_with_path, text};
 use support::fake_tools::FakeTools;
 
 /// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 43;
-const RELEASES: usize = 17;
+const STEPS: usize = 45;
+const RELEASES: usize = 19;
 
 fn sorted(mut calls: Vec<String>) -> Vec<String> {
     calls.sort();

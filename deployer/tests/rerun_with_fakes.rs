@@ -14,7 +14,7 @@ use support::fake_tools::FakeTools;
 use support::repo::repo_root;
 
 /// Steps of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 43;
+const STEPS: usize = 45;
 
 fn settings(setup: &Setup) -> Settings {
     let cli = deployer::Cli::parse_from([
@@ -145,7 +145,7 @@ async fn a_second_run_changes_nothing_and_says_so() {
         .iter()
         .filter(|c| c.starts_with("helm get values"))
         .count();
-    assert_eq!((lookups, compared), (17, 17), "{calls:?}");
+    assert_eq!((lookups, compared), (19, 19), "{calls:?}");
     let stderr = text(&second.stderr);
     assert!(
         progress_line(&stderr, "release lgtm-central/mimir").ends_with(

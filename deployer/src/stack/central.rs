@@ -25,6 +25,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
     workloads.extend([
         context.gateway_api(),
         release("linkerd-crds", "linkerd", "linkerd-crds"),
+        context.monitor_crds(),
         Workload::Release(context.linkerd_control_plane(cluster)),
         release("cert-manager", "cert-manager", "cert-manager"),
         // Before anything with a ServiceMonitor: it brings the CRD.

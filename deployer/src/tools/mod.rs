@@ -39,8 +39,9 @@ impl Tool {
             // The first release whose supported Kubernetes versions include the pinned one
             // (`kubernetes.version` in manifests/charts.yaml); older ones search GitHub for it.
             Tool::Minikube => "1.38.1",
-            // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 keeps it.
-            Tool::Helm => "3.16",
+            // helm 3 syntax (`upgrade --install`, `--set-file`; `--take-ownership` since 3.17);
+            // helm 4 keeps it.
+            Tool::Helm => "3.17",
             // `multicluster link-gen` and the charts pinned by the stack (DESIGN.md section 4).
             Tool::Linkerd => "edge-26.8.3",
             Tool::Docker => "24",
