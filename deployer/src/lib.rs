@@ -35,6 +35,7 @@ pub mod loadtest;
 pub mod minikube;
 pub mod pins;
 pub mod plan;
+pub mod retention;
 pub mod settings;
 pub mod stack;
 pub mod steps;

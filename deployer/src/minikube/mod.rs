@@ -28,6 +28,7 @@ pub fn start(
         cluster.profile.clone(),
         format!("--cpus={}", cluster.cpus),
         format!("--memory={}", cluster.memory),
+        format!("--disk-size={}", cluster.disk_size),
         format!("--dns-domain={}", cluster.domain),
         format!("--network={network}"),
         "--container-runtime=containerd".to_string(),
