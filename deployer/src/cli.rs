@@ -10,8 +10,8 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
-use crate::retention::{Retention, parse_retention};
 use crate::loadtest::Rate;
+use crate::retention::{Retention, parse_retention};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
 
 /// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.

@@ -35,7 +35,10 @@ impl fmt::Display for Retention {
 pub fn parse_retention(text: &str) -> Result<Retention, String> {
     let text = text.trim();
     let invalid = || format!("`{text}` is not a retention: write whole days, e.g. 7d (or 168h)");
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let value: u32 = number.parse().map_err(|_| invalid())?;
     let days = match unit {
         "d" => value,
