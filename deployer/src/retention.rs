@@ -42,7 +42,7 @@ pub fn parse_retention(text: &str) -> Result<Retention, String> {
     let value: u32 = number.parse().map_err(|_| invalid())?;
     let days = match unit {
         "d" => value,
-        "h" if value % 24 == 0 => value / 24,
+        "h" if value.is_multiple_of(24) => value / 24,
         "h" => {
             return Err(format!(
                 "`{text}` is not whole days: Loki keeps logs by its 24h index period; use e.g. {}d",

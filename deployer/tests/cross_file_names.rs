@@ -102,8 +102,15 @@ fn each_cluster_writes_as_its_own_tenant() {
         assert_eq!(remote_write["queueConfig"]["retryOnRateLimit"], true);
         // ... and the tenant has limits of its own that let the backlog through.
         let overrides = &values("central", "mimir.yaml")["runtimeConfig"]["overrides"][tenant];
-        for limit in ["ingestion_rate", "ingestion_burst_size", "out_of_order_time_window"] {
-            assert!(!overrides[limit].is_null(), "mimir.yaml: {tenant} has no {limit}");
+        for limit in [
+            "ingestion_rate",
+            "ingestion_burst_size",
+            "out_of_order_time_window",
+        ] {
+            assert!(
+                !overrides[limit].is_null(),
+                "mimir.yaml: {tenant} has no {limit}"
+            );
         }
         let vector = values(cluster, "vector.yaml");
         assert_eq!(vector["customConfig"]["sinks"]["loki"]["tenant_id"], tenant);

@@ -56,7 +56,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         sorted(calls_for(&calls, "lgtm-central")),
         sorted(vec![
             "minikube status -p lgtm-central -o json".to_string(),
-            "minikube start -p lgtm-central --cpus=6 --memory=16g \
+            "minikube start -p lgtm-central --cpus=6 --memory=16g --disk-size=40g \
              --dns-domain=lgtm-central.cluster.local --network=lgtm --container-runtime=containerd \
              --addons=metrics-server --addons=metallb --embed-certs"
                 .to_string(),
@@ -75,7 +75,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         sorted(calls_for(&calls, "lgtm-remote")),
         sorted(vec![
             "minikube status -p lgtm-remote -o json".to_string(),
-            "minikube start -p lgtm-remote --cpus=2 --memory=4g \
+            "minikube start -p lgtm-remote --cpus=2 --memory=4g --disk-size=20g \
              --dns-domain=lgtm-remote.cluster.local --network=lgtm --container-runtime=containerd \
              --addons=metrics-server --addons=metallb --embed-certs"
                 .to_string(),
