@@ -37,6 +37,7 @@ pub mod loadtest;
 pub mod minikube;
 pub mod pins;
 pub mod plan;
+pub mod retention;
 pub mod settings;
 pub mod stack;
 pub mod steps;
