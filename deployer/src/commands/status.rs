@@ -21,7 +21,8 @@ pub async fn status(settings: &Settings, dry_run: bool) -> Result<(), DeployerEr
         }
         return Ok(());
     }
-    let toolbox = Toolbox::find_on_path([Tool::Minikube])?;
+    let toolbox =
+        Toolbox::find_on_path([Tool::Minikube])?.with_kubeconfig(settings.kubeconfig.clone());
     let clients = Clients::new(settings.kubeconfig.clone());
     let (central, remote) = futures::join!(
         cluster_report(&toolbox, &clients, &settings.central),
