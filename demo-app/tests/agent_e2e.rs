@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::Value;
+use testkit::cut_proxy::CutProxy;
 use testkit::otlp::{Failure, OtlpSink};
 use testkit::process::Proc;
 use testkit::prometheus::promtool_check;
@@ -326,6 +327,48 @@ async fn upstream_down_then_back_loses_nothing_and_readiness_follows() {
         (agent.ready_status().await == 200).then_some(())
     })
     .await;
+}
+
+/// The attack of issue 15 item 3: the upstream dies while export calls are in flight (the
+/// connection breaks mid-call, which tonic reports as `Unknown: transport error`), then comes
+/// back. Every span the agent acknowledged must arrive; none may be counted as failed.
+#[tokio::test]
+async fn an_upstream_killed_with_calls_in_flight_loses_no_acknowledged_span() {
+    let sink = OtlpSink::start().await;
+    let proxy = CutProxy::start(sink.grpc_addr()).await;
+    let agent = Agent::start(&proxy.endpoint(), &[]).await;
+    // One call through first, so the agent holds an open connection to cut.
+    let warm = agent
+        .post_http("application/x-protobuf", request(1, "warm").encode_to_vec())
+        .await;
+    assert_eq!(warm.status(), 200);
+    wait_spans(&sink, "warm", 1).await;
+
+    proxy.hold();
+    for _ in 0..5 {
+        let response = agent
+            .post_http("application/x-protobuf", request(50, "cut").encode_to_vec())
+            .await;
+        assert_eq!(response.status(), 200, "acknowledged");
+    }
+    eventually("an export call in flight", WAIT, async || {
+        proxy.has_held_data().then_some(())
+    })
+    .await;
+    proxy.kill().await;
+    proxy.restart().await;
+
+    agent
+        .wait_metric("otelcol_exporter_sent_spans_total", 251.0)
+        .await;
+    assert_eq!(
+        agent
+            .metric("otelcol_exporter_send_failed_spans_total")
+            .await,
+        0.0,
+        "a broken connection is retried, not dropped"
+    );
+    wait_spans(&sink, "cut", 250).await;
 }
 
 /// Sends `requests` requests of 10 spans over HTTP; returns (answered 200, answered 503).

@@ -20,11 +20,13 @@ pub mod health;
 pub mod intake;
 pub mod loki;
 pub mod metrics;
+pub mod otlp_scan;
 pub mod queue;
 pub mod receiver_grpc;
 pub mod receiver_http;
 pub mod retry;
 pub mod sent_events;
+pub mod wire;
 pub mod worker;
 
 use std::net::SocketAddr;
