@@ -371,6 +371,50 @@ async fn an_upstream_killed_with_calls_in_flight_loses_no_acknowledged_span() {
     wait_spans(&sink, "cut", 250).await;
 }
 
+/// Issue 15 item 4: ids the upstream (pdata) would refuse are refused per request, so a bad
+/// sender's spans never share a batch with others' and cannot get it refused whole.
+#[tokio::test]
+async fn invalid_ids_are_refused_per_request_and_good_senders_are_unaffected() {
+    let sink = OtlpSink::start().await;
+    let agent = Agent::start(&sink.grpc_endpoint(), &[]).await;
+    let with_ids = |trace_id: Vec<u8>, span_id: Vec<u8>| {
+        let mut r = request(5, "bad");
+        for s in &mut r.resource_spans[0].scope_spans[0].spans {
+            s.trace_id = trace_id.clone();
+            s.span_id = span_id.clone();
+        }
+        r.encode_to_vec()
+    };
+    let bad = [
+        with_ids(vec![1; 3], vec![1; 8]),
+        with_ids(vec![1; 16], vec![1; 100]),
+        with_ids(vec![0; 16], vec![1; 8]),
+    ];
+    for body in &bad {
+        let response = agent
+            .post_http("application/x-protobuf", body.clone())
+            .await;
+        assert_eq!(response.status(), 400);
+        let status = grpc_export(agent.grpc, body.clone()).await;
+        assert_eq!(status.unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+    let good = agent
+        .post_http("application/x-protobuf", request(7, "good").encode_to_vec())
+        .await;
+    assert_eq!(good.status(), 200);
+    wait_spans(&sink, "good", 7).await;
+    assert!(spans_of_run(&sink, "bad").is_empty());
+    let text = agent.metrics_text().await;
+    assert_eq!(
+        metric_sum(&text, "otelcol_receiver_refused_spans_total", None),
+        30.0
+    );
+    assert_eq!(
+        metric_sum(&text, "otelcol_receiver_accepted_spans_total", None),
+        7.0
+    );
+}
+
 /// Sends `requests` requests of 10 spans over HTTP; returns (answered 200, answered 503).
 async fn flood(agent: &Agent, requests: usize, run_id: &str) -> (usize, usize) {
     let (mut ok, mut refused) = (0, 0);

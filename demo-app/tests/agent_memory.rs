@@ -280,3 +280,42 @@ async fn json_of_tiny_objects_stays_within_the_bound() {
     check_bound("OTLP/JSON of empty objects", &agent);
     refused_as(&statuses, 413);
 }
+
+/// Issue 15 item 2: 64 HTTP/1.1 connections each send 4 MiB minus 1 KiB of a body and stall.
+/// Only the bodies' budget is buffered; the rest are refused at once (503 + Retry-After).
+#[tokio::test]
+async fn stalled_http_bodies_are_bounded_by_the_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sink = down_upstream().await;
+    let agent = Agent::start(&sink.grpc_endpoint()).await;
+    let body = vec![0x0a_u8; MAX_REQUEST - 1024];
+    let mut stalled = Vec::new();
+    for _ in 0..64 {
+        let mut conn = tokio::net::TcpStream::connect(agent.http).await.unwrap();
+        let head = format!(
+            "POST /v1/traces HTTP/1.1\r\nhost: agent\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+            MAX_REQUEST
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // The agent may refuse and close before the whole body is written.
+        let _ = conn.write_all(&body).await;
+        stalled.push(conn);
+    }
+    let mut refused = 0;
+    for conn in &mut stalled {
+        let mut answer = [0u8; 12];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            conn.read(&mut answer),
+        )
+        .await;
+        if let Ok(Ok(n)) = read
+            && answer[..n].starts_with(b"HTTP/1.1 503")
+        {
+            refused += 1;
+        }
+    }
+    check_bound("64 stalled HTTP/1.1 bodies of 4 MiB", &agent);
+    assert!(refused >= 64 - DECODES, "{refused} of 64 refused at once");
+    drop(stalled);
+}
