@@ -50,6 +50,8 @@ pub struct Settings {
     pub network: String,
     pub start_timeout: Duration,
     pub wait_timeout: Duration,
+    /// Bound of the diagnosis after a step fails.
+    pub diagnose_timeout: Duration,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
             network: args.network.clone(),
             start_timeout: args.start_timeout,
             wait_timeout: args.wait_timeout,
+            diagnose_timeout: args.diagnose_timeout,
         }
     }
 
