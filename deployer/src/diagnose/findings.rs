@@ -94,11 +94,20 @@ fn event_time(event: &Event) -> String {
 
 /// The newest message of an event with one of `reasons`.
 fn latest<'a>(events: &[&'a Event], reasons: &[&str]) -> Option<&'a str> {
+    latest_where(events, reasons, |_| true)
+}
+
+fn latest_where<'a>(
+    events: &[&'a Event],
+    reasons: &[&str],
+    keep: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
     events
         .iter()
         .rev()
-        .find(|e| e.reason.as_deref().is_some_and(|r| reasons.contains(&r)))
-        .and_then(|e| e.message.as_deref())
+        .filter(|e| e.reason.as_deref().is_some_and(|r| reasons.contains(&r)))
+        .filter_map(|e| e.message.as_deref())
+        .find(|m| keep(m))
 }
 
 /// What is wrong with a pod that is not ok, or None for a fine one.
@@ -186,10 +195,12 @@ fn container_problem(container: &ContainerStatus, events: &[&Event]) -> Option<P
             "ImagePullBackOff" | "ErrImagePull" | "ErrImageNeverPull" | "InvalidImageName" => {
                 // BackOff's own message only says "Back-off pulling image"; the Failed event
                 // says why the pull failed.
-                let why = latest(events, &["Failed", "ErrImageNeverPull"])
-                    .filter(|m| !m.starts_with("Error: "))
-                    .map(str::to_string)
-                    .unwrap_or(message);
+                // The kubelet also records "Error: ImagePullBackOff" as Failed: not the cause.
+                let why = latest_where(events, &["Failed", "ErrImageNeverPull"], |m| {
+                    !m.starts_with("Error: ")
+                })
+                .map(str::to_string)
+                .unwrap_or(message);
                 let line = format!(
                     "{reason}: image {} of container {name}: {why}",
                     container.image

@@ -69,10 +69,18 @@ pub async fn diagnose_failure(
     let started = Instant::now();
     let bound = deployer.settings.diagnose_timeout;
     let scope = scope_of(action, &deployer.settings);
-    let (places, outputs) = futures::join!(
+    let (mut places, outputs) = futures::join!(
         look_at_places(deployer, &scope, bound),
         commands::collect(deployer, &scope, bound)
     );
+    // The terminal gets the same masking as the bundle: log tails can print credentials.
+    let masker = mask::Masker::from_state(&deployer.settings.state_dir);
+    for look in places.iter_mut().filter_map(|p| p.result.as_mut().ok()) {
+        for finding in &mut look.findings {
+            finding.problem = masker.text(&finding.problem);
+            finding.log = finding.log.iter().map(|l| masker.text(l)).collect();
+        }
+    }
     let mut diagnosis = Diagnosis {
         step: step.to_string(),
         places,

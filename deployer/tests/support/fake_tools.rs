@@ -55,6 +55,7 @@ arg() { flag="$1"; shift; while [ $# -gt 0 ]; do [ "$1" = "$flag" ] && { echo "$
 ns="$(arg --kube-context "$@")/$(arg --namespace "$@")"
 case "$1 $2" in
   "upgrade --install")
+    if [ -f "$root/fail-helm-$3" ]; then touch "$root/helm-failed-$3"; cat "$root/fail-helm-$3" >&2; exit 1; fi
     dir="$root/helm/$ns/$3"; mkdir -p "$dir"
     printf '[{"name":"%s","namespace":"%s","revision":"1","updated":"2026-11-27 20:00:00 +0000 UTC","status":"deployed","chart":"%s-%s","app_version":"1.0"}]\n' \
       "$3" "${ns#*/}" "${4#*/}" "$(arg --version "$@")" > "$dir/list.json" ;;
@@ -149,6 +150,12 @@ impl FakeTools {
             .join(context)
             .join(namespace)
             .join(name)
+    }
+
+    /// `helm upgrade --install <release>` fails with `stderr` (and leaves `helm-failed-<release>`
+    /// behind, so a test can tell when it happened).
+    pub fn fail_helm_release(&self, release: &str, stderr: &str) {
+        self.file(&format!("fail-helm-{release}"), stderr);
     }
 
     /// The next `minikube <command>` fails with `stderr`.
