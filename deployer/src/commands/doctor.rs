@@ -3,8 +3,9 @@
 //! preflight of `deployer all|central|remote`, which runs the machine's checks and stops only on
 //! a FAIL.
 
+use k8s_openapi::api::core::v1::Endpoints;
+
 use crate::diagnose::HintContext;
-use crate::diagnose::render::finding_lines;
 use crate::error::DeployerError;
 use crate::k8s::Clients;
 use crate::k8s::health::{ClusterHealth, cluster_health};
@@ -122,7 +123,12 @@ async fn cluster_checks(toolbox: &Toolbox, clients: &Clients, cluster: &ClusterS
         cluster_health(&client, &HintContext::for_cluster(cluster)).await
     };
     match health.await {
-        Ok(health) => checks.extend(health_checks(cluster, &health)),
+        Ok(health) => {
+            checks.extend(health_checks(cluster, &health));
+            if let Ok(client) = clients.client(cluster.context()).await {
+                checks.extend(mirror_endpoint_checks(&client, &health).await);
+            }
+        }
         Err(error) => checks.push(Check::fail(
             "API server",
             error.to_string(),
@@ -154,16 +160,12 @@ pub fn health_checks(cluster: &ClusterSpec, health: &ClusterHealth) -> Vec<Check
         checks.push(Check::pass("pods", "all ready (or finished)"));
     }
     for finding in &health.problems {
-        let lines = finding_lines(finding, "");
-        let mut lines = lines.lines();
-        let first = lines.next().unwrap_or_default().to_string();
-        let rest: Vec<&str> = lines.collect();
-        let detail = if rest.len() > 1 {
-            format!("{first}\n{}", rest[..rest.len() - 1].join("\n"))
-        } else {
-            first
-        };
-        checks.push(Check::fail(finding.object, detail, finding.hint.clone()));
+        let name = format!("{} {}/{}", finding.object, finding.namespace, finding.name);
+        checks.push(Check::fail(
+            name,
+            finding.problem.clone(),
+            finding.hint.clone(),
+        ));
     }
     for service in &health.load_balancers {
         let name = format!("LoadBalancer {}/{}", service.namespace, service.name);
@@ -215,5 +217,49 @@ fn link_checks(cluster: &ClusterSpec, health: &ClusterHealth) -> Vec<Check> {
             });
             checks
         }
+    }
+}
+
+/// Each mirrored service needs endpoints (the service mirror sets them to the central gateway's
+/// address once the gateway answers its probes); without them requests to it fail.
+async fn mirror_endpoint_checks(client: &kube::Client, health: &ClusterHealth) -> Vec<Check> {
+    let mut empty = Vec::new();
+    for service in &health.mirrored {
+        let api: kube::Api<Endpoints> = kube::Api::namespaced(client.clone(), &service.namespace);
+        let addresses = match api.get_opt(&service.name).await {
+            Ok(Some(endpoints)) => endpoints
+                .subsets
+                .iter()
+                .flatten()
+                .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+                .sum(),
+            Ok(None) => 0,
+            Err(error) => {
+                return vec![Check::fail(
+                    "mirrored endpoints",
+                    format!("cannot read them: {error}"),
+                    "see `deployer status`",
+                )];
+            }
+        };
+        if addresses == 0 {
+            empty.push(format!("{}/{}", service.namespace, service.name));
+        }
+    }
+    if health.mirrored.is_empty() {
+        Vec::new()
+    } else if empty.is_empty() {
+        vec![Check::pass(
+            "mirrored endpoints",
+            "every mirrored service has endpoints",
+        )]
+    } else {
+        vec![Check::fail(
+            "mirrored endpoints",
+            format!("no endpoints: {}", empty.join(", ")),
+            "the service mirror gives them the central gateway's address once its probe succeeds: \
+             check the gateway's LoadBalancer address on lgtm-central and \
+             `linkerd --context lgtm-remote multicluster check`",
+        )]
     }
 }

@@ -138,7 +138,10 @@ pub fn parse_info(tool: Tool, stdout: &str) -> Option<Engine> {
         cpus,
         memory_mib: memory / (1024 * 1024),
         desktop,
-        data_dir: data_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
+        // Docker Desktop's data folder is inside its VM, not on this host's disk.
+        data_dir: data_dir
+            .filter(|d| !d.is_empty() && !desktop)
+            .map(PathBuf::from),
     }))
 }
 
@@ -229,7 +232,7 @@ fn cpu_check(info: &EngineInfo, clusters: &[&ClusterSpec]) -> Check {
             asked.join(", ")
         ),
         format!(
-            "{}; or lower {}",
+            "{}; or pass {}",
             grow_engine(info, "CPU limit"),
             flags.join(" ")
         ),

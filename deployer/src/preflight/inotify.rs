@@ -39,7 +39,7 @@ fn limit_check(proc_root: &Path, name: &str, wanted: u64, clusters: usize) -> Ch
             ),
             format!(
                 "`sudo sysctl -w {key}={wanted}`, and to keep it after a reboot \
-                 `echo {key}={wanted} | sudo tee /etc/sysctl.d/99-lgtm.conf`"
+                 `echo {key}={wanted} | sudo tee -a /etc/sysctl.d/99-lgtm.conf`"
             ),
         ),
     }
