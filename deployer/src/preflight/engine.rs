@@ -164,10 +164,7 @@ pub fn engine_checks(
         Engine::NotChecked(why) => vec![Check::warn(
             NAME,
             why.clone(),
-            format!(
-                "install Docker ({}) and pass --driver=docker",
-                Tool::Docker.install_hint()
-            ),
+            format!("{} and pass --driver=docker", Tool::Docker.install_hint()),
         )],
         Engine::Missing(tool) => vec![Check::fail(
             NAME,
