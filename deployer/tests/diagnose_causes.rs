@@ -129,7 +129,34 @@ async fn diagnose(fixture: &str) -> (String, PathBuf, Case) {
     let diagnosis = case.diagnose(&values, "10s").await;
     let text = render::render(&diagnosis);
     let bundle = diagnosis.bundle.clone().unwrap();
+    assert_common_files(&diagnosis, &bundle, &text, &case.namespace);
     (text, bundle, case)
+}
+
+/// What every bundle holds: the step, the diagnosis as shown, the namespace's events, each pod
+/// that is not fine, the helm and minikube answers, our values file.
+fn assert_common_files(diagnosis: &Diagnosis, bundle: &Path, text: &str, namespace: &str) {
+    let base = format!("lgtm-central/{namespace}");
+    let mut files = vec![
+        "step.txt".to_string(),
+        "diagnosis.txt".to_string(),
+        format!("{base}/events.txt"),
+        "commands/helm-status.txt".to_string(),
+        "commands/helm-history.txt".to_string(),
+        "commands/minikube-logs-lgtm-central.txt".to_string(),
+        "inputs/mimir.yaml".to_string(),
+    ];
+    for finding in diagnosis.findings().filter(|f| f.object == "pod") {
+        files.push(format!("{base}/pods/{}.json", finding.name));
+    }
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    assert_files(bundle, &files);
+    let shown = std::fs::read_to_string(bundle.join("diagnosis.txt")).unwrap();
+    assert_eq!(
+        shown.trim_end(),
+        text,
+        "the bundle holds what the terminal showed"
+    );
 }
 
 fn assert_lines(text: &str, expected: &[&str]) {
@@ -376,5 +403,44 @@ async fn a_healthy_namespace_says_so() {
         render::render(&diagnosis).contains("namespace mimir in lgtm-central: nothing wrong seen"),
         "{}",
         render::render(&diagnosis)
+    );
+}
+
+#[tokio::test]
+async fn an_image_step_bundles_the_nodes_images() {
+    let case = Case::new("image-never-pull").await;
+    let image = deployer::stack::ImageBuild::demo_app();
+    let action = Action::CopyImage {
+        from: "lgtm-remote".into(),
+        to: "lgtm-central".into(),
+        archive: case
+            .state
+            .path()
+            .join("images")
+            .join(image.archive_file_name()),
+        image,
+    };
+    let error = StepError::Command(RunError::Failed {
+        command: "minikube -p lgtm-central image load lgtm-demo-app-0.1.0.tar".into(),
+        status: "exit status: 1".into(),
+        stderr: "X Exiting due to GUEST_IMAGE_LOAD: Failed to load image\n".into(),
+        hint: None,
+    });
+    let step = "image lgtm-central/lgtm-demo-app:0.1.0";
+    let diagnosis = diagnose_failure(&case.deployer("5s"), step, &action, &error).await;
+    let bundle = diagnosis.bundle.unwrap();
+    assert_files(
+        &bundle,
+        &[
+            "step.txt",
+            "commands/minikube-image-ls-lgtm-central.txt",
+            "commands/minikube-image-ls-lgtm-remote.txt",
+            "commands/minikube-logs-lgtm-remote.txt",
+        ],
+    );
+    let calls = case.tools.calls();
+    assert!(
+        calls.contains(&"minikube -p lgtm-central image ls --format table".to_string()),
+        "{calls:?}"
     );
 }

@@ -154,9 +154,24 @@ async fn doctor_lists_checks_with_fixes_and_fails_on_a_fail() {
     // The OOM-killed pod, the pending pod and the endpoints (this machine's disk could add one).
     let first = failures(&stderr);
     assert!(first >= 3, "{stderr}");
-    println!("{stdout}");
 
-    // Once the service mirror has given it the gateway's address, that line passes.
+    // The service mirror gave it the gateway's address, but its probe of the gateway fails.
+    setup.remote.put(json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "mimir-distributor-lgtm-central", "namespace": "mimir"},
+        "subsets": [{"notReadyAddresses": [{"ip": "192.168.49.205"}], "ports": [{"port": 4143}]}]
+    }));
+    let output = setup.deployer(&["doctor", "--driver", "docker"]).await;
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(
+            "  FAIL gateway: lgtm-remote's probe of the central gateway (192.168.49.205) fails"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(failures(&text(&output.stderr)), first);
+
+    // Once the probe succeeds, the address is ready and that line passes.
     setup.remote.put(json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "mimir-distributor-lgtm-central", "namespace": "mimir"},
@@ -165,7 +180,7 @@ async fn doctor_lists_checks_with_fixes_and_fails_on_a_fail() {
     let output = setup.deployer(&["doctor", "--driver", "docker"]).await;
     let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("  PASS mirrored endpoints: every mirrored service has endpoints"),
+        stdout.contains("  PASS gateway: reachable from lgtm-remote (192.168.49.205): every mirrored service has ready endpoints"),
         "{stdout}"
     );
     assert_eq!(failures(&text(&output.stderr)), first - 1);

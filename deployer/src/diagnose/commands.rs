@@ -1,5 +1,6 @@
 //! The external commands whose answers go into the bundle: `helm status` and `helm history` of
-//! the failed release, and the tail of `minikube logs` per profile. Each is bounded; a failure is
+//! the failed release, the tail of `minikube logs` per profile, and `minikube image ls` after an
+//! image step. Each is bounded; a failure is
 //! kept as text (it is part of the picture), never raised.
 
 use std::time::Duration;
@@ -41,6 +42,14 @@ pub async fn collect(deployer: &Deployer, scope: &Scope, bound: Duration) -> Vec
             format!("the tail of minikube's logs of {profile}"),
         );
         commands.push((format!("minikube-logs-{profile}.txt"), spec));
+    }
+    for profile in &scope.image_profiles {
+        let spec = CommandSpec::new(
+            Tool::Minikube,
+            ["-p", profile, "image", "ls", "--format", "table"],
+            format!("the images in {profile}'s node"),
+        );
+        commands.push((format!("minikube-image-ls-{profile}.txt"), spec));
     }
     let runs = commands.into_iter().map(|(file, spec)| async move {
         let spec = spec.allow_failure().timeout(bound);

@@ -24,6 +24,8 @@ pub struct Scope {
     pub profiles: Vec<String>,
     /// Files of ours the step read (values files, manifests), copied masked into the bundle.
     pub inputs: Vec<PathBuf>,
+    /// Profiles whose node images matter (the image steps): `minikube image ls` goes in too.
+    pub image_profiles: Vec<String>,
 }
 
 /// The namespace of Linkerd's multicluster objects (the Link, the gateway).
@@ -79,10 +81,15 @@ pub fn scope_of(action: &Action, settings: &Settings) -> Scope {
             scope.add(target, MULTICLUSTER, None);
         }
         Action::StartCluster { cluster } => scope.profiles.push(cluster.profile.clone()),
-        Action::BuildImage { profile, .. } | Action::ApplyRemoteManifest { profile, .. } => {
-            scope.profiles.push(profile.clone())
+        Action::BuildImage { profile, .. } => {
+            scope.profiles.push(profile.clone());
+            scope.image_profiles.push(profile.clone());
         }
-        Action::CopyImage { from, to, .. } => scope.profiles.extend([from.clone(), to.clone()]),
+        Action::ApplyRemoteManifest { profile, .. } => scope.profiles.push(profile.clone()),
+        Action::CopyImage { from, to, .. } => {
+            scope.profiles.extend([from.clone(), to.clone()]);
+            scope.image_profiles.extend([from.clone(), to.clone()]);
+        }
         Action::Namespaces { context, .. } => scope.profiles.push(context.clone()),
         Action::Certificates { .. } | Action::AddHelmRepos { .. } => {}
     }

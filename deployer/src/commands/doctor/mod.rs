@@ -3,7 +3,7 @@
 //! preflight of `deployer all|central|remote`, which runs the machine's checks and stops only on
 //! a FAIL.
 
-use k8s_openapi::api::core::v1::Endpoints;
+mod link;
 
 use crate::diagnose::HintContext;
 use crate::error::DeployerError;
@@ -12,7 +12,7 @@ use crate::k8s::health::{ClusterHealth, cluster_health};
 use crate::minikube;
 use crate::plan::Target;
 use crate::preflight::{Check, Level, Machine, PreflightFailed, blockers, machine_checks};
-use crate::settings::{ClusterSpec, Role, Settings};
+use crate::settings::{ClusterSpec, Settings};
 use crate::tools::{Tool, Toolbox, check_versions, runner};
 
 /// Before a deploy: warnings are printed and the run goes on; a FAIL stops it before anything
@@ -126,7 +126,7 @@ async fn cluster_checks(toolbox: &Toolbox, clients: &Clients, cluster: &ClusterS
         Ok(health) => {
             checks.extend(health_checks(cluster, &health));
             if let Ok(client) = clients.client(cluster.context()).await {
-                checks.extend(mirror_endpoint_checks(&client, &health).await);
+                checks.extend(link::mirror_endpoint_checks(&client, &health).await);
             }
         }
         Err(error) => checks.push(Check::fail(
@@ -181,85 +181,6 @@ pub fn health_checks(cluster: &ClusterSpec, health: &ClusterHealth) -> Vec<Check
             ),
         });
     }
-    checks.extend(link_checks(cluster, health));
+    checks.extend(link::link_checks(cluster, health));
     checks
-}
-
-/// The remote links to the central cluster and mirrors its exported services.
-fn link_checks(cluster: &ClusterSpec, health: &ClusterHealth) -> Vec<Check> {
-    if cluster.role != Role::Remote {
-        return Vec::new();
-    }
-    match &health.links {
-        None => vec![Check::fail(
-            "link",
-            "Linkerd multicluster is not installed",
-            "`deployer all` installs it and links the clusters",
-        )],
-        Some(links) if links.is_empty() => vec![Check::fail(
-            "link",
-            "no Link to the central cluster",
-            "`deployer all` links the clusters (step `link ... to ...`)",
-        )],
-        Some(links) => {
-            let mut checks = vec![Check::pass("link", links.join(", "))];
-            checks.push(if health.mirrored.is_empty() {
-                Check::fail(
-                    "mirrored services",
-                    "none: the central cluster's exported services are not mirrored",
-                    "check the Link and the central services' label mirror.linkerd.io/exported=true \
-                     (`linkerd --context lgtm-remote multicluster check`)",
-                )
-            } else {
-                let names: Vec<String> =
-                    health.mirrored.iter().map(|s| format!("{}/{}", s.namespace, s.name)).collect();
-                Check::pass("mirrored services", names.join(", "))
-            });
-            checks
-        }
-    }
-}
-
-/// Each mirrored service needs endpoints (the service mirror sets them to the central gateway's
-/// address once the gateway answers its probes); without them requests to it fail.
-async fn mirror_endpoint_checks(client: &kube::Client, health: &ClusterHealth) -> Vec<Check> {
-    let mut empty = Vec::new();
-    for service in &health.mirrored {
-        let api: kube::Api<Endpoints> = kube::Api::namespaced(client.clone(), &service.namespace);
-        let addresses = match api.get_opt(&service.name).await {
-            Ok(Some(endpoints)) => endpoints
-                .subsets
-                .iter()
-                .flatten()
-                .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
-                .sum(),
-            Ok(None) => 0,
-            Err(error) => {
-                return vec![Check::fail(
-                    "mirrored endpoints",
-                    format!("cannot read them: {error}"),
-                    "see `deployer status`",
-                )];
-            }
-        };
-        if addresses == 0 {
-            empty.push(format!("{}/{}", service.namespace, service.name));
-        }
-    }
-    if health.mirrored.is_empty() {
-        Vec::new()
-    } else if empty.is_empty() {
-        vec![Check::pass(
-            "mirrored endpoints",
-            "every mirrored service has endpoints",
-        )]
-    } else {
-        vec![Check::fail(
-            "mirrored endpoints",
-            format!("no endpoints: {}", empty.join(", ")),
-            "the service mirror gives them the central gateway's address once its probe succeeds: \
-             check the gateway's LoadBalancer address on lgtm-central and \
-             `linkerd --context lgtm-remote multicluster check`",
-        )]
-    }
 }
