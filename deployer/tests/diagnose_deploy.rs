@@ -90,7 +90,7 @@ async fn a_helm_timeout_ends_with_the_error_then_the_diagnosis_then_the_bundle()
         "error: step `release lgtm-central/mimir` failed: `helm upgrade --install mimir",
     );
     let helm = position(&stderr, "context deadline exceeded");
-    let diagnosis = position(&stderr, "diagnosis of `release lgtm-central/mimir`:");
+    let diagnosis = position(&stderr, "diagnosis of `release lgtm-central/mimir` (");
     let oom = position(
         &stderr,
         "pod mimir/mimir-store-gateway-zone-a-0: CrashLoopBackOff: container store-gateway exited with code 137 (OOMKilled)",

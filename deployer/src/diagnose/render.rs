@@ -7,7 +7,11 @@ use super::{Diagnosis, PlaceOutcome};
 
 /// The lines printed under the error (without the bundle line, which comes last).
 pub fn render(diagnosis: &Diagnosis) -> String {
-    let mut out = format!("diagnosis of `{}`:", diagnosis.step);
+    let mut out = format!(
+        "diagnosis of `{}` ({:.1}s):",
+        diagnosis.step,
+        diagnosis.elapsed.as_secs_f64()
+    );
     if diagnosis.places.is_empty() {
         out.push_str("\n  nothing in the clusters to look at for this step; see the error above");
     }
