@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
 use crate::loadtest::Rate;
+use crate::settings::{Driver, ImageBuilder};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
 
 /// Sets up the LGTM PoC: Linkerd certificates and two minikube clusters, central and remote.
@@ -148,6 +149,10 @@ pub struct LoadtestArgs {
     pub output: OutputFormat,
 }
 
+fn parse_driver(text: &str) -> Result<Driver, String> {
+    text.parse()
+}
+
 fn parse_ratio(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
@@ -229,9 +234,15 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LGTM_REMOTE_MEMORY", default_value = "4g")]
     pub remote_memory: String,
 
-    /// minikube driver (docker, podman, kvm2, qemu, ...); unset lets minikube choose.
-    #[arg(long, global = true, env = "LGTM_DRIVER")]
-    pub driver: Option<String>,
+    /// minikube driver: docker or podman (both clusters join one container network, which only
+    /// these drivers have; the same engine builds the demo-app image).
+    #[arg(long, global = true, env = "LGTM_DRIVER", default_value = "docker", value_parser = parse_driver)]
+    pub driver: Driver,
+
+    /// Where the demo-app image is compiled: `host` (the driver's engine on this machine, then
+    /// loaded into each node) or `cluster` (inside lgtm-central's node, then copied).
+    #[arg(long, global = true, env = "LGTM_IMAGE_BUILDER", value_enum, default_value_t = ImageBuilder::Host)]
+    pub image_builder: ImageBuilder,
 
     /// minikube network both clusters join, so each reaches the other's gateway and pool.
     #[arg(long, global = true, env = "LGTM_NETWORK", default_value = "lgtm")]

@@ -12,8 +12,9 @@
 //! - [`certs`]: trust anchor and issuers with rcgen,
 //! - [`tools`]: finding minikube/helm/linkerd and the one function that runs them,
 //! - [`minikube`], [`helm`], [`linkerd`]: their command lines as data and their answers read
-//!   (`minikube::image`: the demo-app image; `helm::release_state`: what is deployed and whether
+//!   (`minikube::network`: two profiles on one network; `minikube::image`: the demo-app image; `helm::release_state`: what is deployed and whether
 //!   it differs; `helm::values`: the values helm would store for a release),
+//! - [`container`]: the driver's container engine (building the image, a node's networks),
 //! - [`k8s`]: kube-rs: clients per context, server-side apply, waits, service addresses, status,
 //!   port-forwards,
 //! - [`verify`]: the checks behind `deployer verify` (Mimir, Loki, Tempo queries per tenant),
@@ -27,6 +28,7 @@
 pub mod certs;
 pub mod cli;
 pub mod commands;
+pub mod container;
 pub mod credentials;
 pub mod diagnose;
 pub mod duration;

@@ -5,6 +5,11 @@ use std::time::Duration;
 use crate::settings::ClusterSpec;
 use crate::tools::{CommandSpec, Tool};
 
+/// The multicluster gateway that `link-gen` reads its address from (its `--gateway-name` and
+/// `--gateway-namespace` defaults in multicluster/cmd/link-gen.go).
+pub const GATEWAY_SERVICE: &str = "linkerd-gateway";
+pub const GATEWAY_NAMESPACE: &str = "linkerd-multicluster";
+
 /// The port minikube's API server listens on inside the shared network.
 pub const API_SERVER_PORT: u16 = 8443;
 

@@ -10,10 +10,20 @@ pub const CHARTS_YAML: &str = include_str!("../../manifests/charts.yaml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChartPins {
+    pub kubernetes: KubernetesPin,
     /// Manifests published as release assets (applied by URL).
     pub releases: Vec<ReleasePin>,
     pub repos: Vec<RepoPin>,
     pub charts: Vec<ChartPin>,
+}
+
+/// The Kubernetes version the profiles are created with, and the oldest the charts accept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KubernetesPin {
+    /// `v1.35.1`: what `minikube start --kubernetes-version` gets.
+    pub version: String,
+    /// `v1.32.0`: the highest `kubeVersion` floor of the pinned charts.
+    pub minimum: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,6 +23,64 @@ impl Role {
     }
 }
 
+/// The minikube driver. Only the two container drivers are offered: both clusters join one
+/// container network (`minikube start --network`, which only these drivers implement), so each
+/// reaches the other's node, gateway and LoadBalancer pool on Linux and macOS alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Driver {
+    Docker,
+    Podman,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Docker => "docker",
+            Driver::Podman => "podman",
+        }
+    }
+
+    /// The container engine's CLI, which the driver needs and which builds the image.
+    pub fn tool(self) -> crate::tools::Tool {
+        match self {
+            Driver::Docker => crate::tools::Tool::Docker,
+            Driver::Podman => crate::tools::Tool::Podman,
+        }
+    }
+}
+
+impl std::str::FromStr for Driver {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "docker" => Ok(Driver::Docker),
+            "podman" => Ok(Driver::Podman),
+            other => Err(format!(
+                "minikube driver `{other}` cannot run this PoC: both clusters must join one \
+                 container network (`--network`), which only the docker and podman drivers have; \
+                 use --driver=docker (the default) or --driver=podman"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the demo-app image is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageBuilder {
+    // The driver's container engine on this machine, then loaded into each node. (Plain
+    // comments: documented variants would turn clap's whole help into its long form.)
+    Host,
+    // Inside lgtm-central's node (`minikube image build`), then copied into lgtm-remote.
+    Cluster,
+}
+
 /// One minikube cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
@@ -46,8 +104,13 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     pub central: ClusterSpec,
     pub remote: ClusterSpec,
-    pub driver: Option<String>,
+    pub driver: Driver,
+    pub image_builder: ImageBuilder,
     pub network: String,
+    /// `minikube start --kubernetes-version` (`kubernetes.version` in manifests/charts.yaml).
+    pub kubernetes_version: String,
+    /// The oldest Kubernetes the pinned charts accept (`kubernetes.minimum`).
+    pub kubernetes_minimum: String,
     pub start_timeout: Duration,
     pub wait_timeout: Duration,
     /// Bound of the diagnosis after a step fails.
@@ -56,6 +119,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(args: &GlobalArgs) -> Self {
+        let kubernetes = crate::pins::ChartPins::pinned().kubernetes;
         Settings {
             state_dir: args.state_dir.clone(),
             kubeconfig: args.kubeconfig.clone(),
@@ -73,8 +137,11 @@ impl Settings {
                 cpus: args.remote_cpus,
                 memory: args.remote_memory.clone(),
             },
-            driver: args.driver.clone(),
+            driver: args.driver,
+            image_builder: args.image_builder,
             network: args.network.clone(),
+            kubernetes_version: kubernetes.version,
+            kubernetes_minimum: kubernetes.minimum,
             start_timeout: args.start_timeout,
             wait_timeout: args.wait_timeout,
             diagnose_timeout: args.diagnose_timeout,
@@ -94,5 +161,13 @@ impl Settings {
 
     pub fn certs_dir(&self) -> PathBuf {
         self.state_dir.join("certs")
+    }
+
+    /// The other cluster of the pair.
+    pub fn peer(&self, cluster: &ClusterSpec) -> &ClusterSpec {
+        match cluster.role {
+            Role::Central => &self.remote,
+            Role::Remote => &self.central,
+        }
     }
 }

@@ -109,6 +109,8 @@ pub enum Workload {
     Remote(RemoteManifest),
     Image(ImageBuild),
     Dashboards(Dashboards),
+    /// Installed at the same time, after what comes before; what follows waits for all of them.
+    SideBySide(Vec<Workload>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,6 +119,24 @@ pub struct ClusterWorkloads {
     pub namespaces: Vec<String>,
     /// Installed one after the other, after the namespaces.
     pub workloads: Vec<Workload>,
+}
+
+impl ClusterWorkloads {
+    /// Every workload, the members of side-by-side groups included, in order.
+    pub fn each(&self) -> impl Iterator<Item = &Workload> {
+        self.workloads.iter().flat_map(|workload| match workload {
+            Workload::SideBySide(members) => members.iter().collect::<Vec<_>>(),
+            single => vec![single],
+        })
+    }
+
+    /// The helm releases, the members of side-by-side groups included, in order.
+    pub fn releases(&self) -> impl Iterator<Item = &HelmRelease> {
+        self.each().filter_map(|workload| match workload {
+            Workload::Release(release) => Some(release),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,6 +186,18 @@ impl Context<'_> {
             .values_files
             .push(values_path(cluster, &values_file_name(name)));
         release
+    }
+
+    /// The Prometheus Operator's CRDs before linkerd-control-plane, whose PodMonitors need them
+    /// (kube-prometheus-stack comes later, after Linkerd, so that its pods are meshed). No values
+    /// file: the chart's defaults are what we want. It adopts the CRDs kube-prometheus-stack's own
+    /// `crds/` folder made on clusters deployed before this release existed.
+    fn monitor_crds(&self) -> Workload {
+        let mut release =
+            self.pins
+                .release("monitor-crds", "observability", "prometheus-operator-crds");
+        release.take_ownership = true;
+        Workload::Release(release)
     }
 
     /// The Gateway API CRDs, which Linkerd needs before linkerd-crds.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use deployer::settings::Settings;
-use deployer::stack::{Stack, Workload};
+use deployer::stack::Stack;
 use serde_json::{Map, Value};
 use support::repo::{relative, repo_root, single_document, upstream_dir};
 
@@ -35,10 +35,7 @@ fn values_files() -> Vec<ValuesFile> {
     let stack = Stack::current(&Settings::from_args(&cli.global));
     let mut files = Vec::new();
     for cluster in [&stack.central, &stack.remote] {
-        for workload in &cluster.workloads {
-            let Workload::Release(release) = workload else {
-                continue;
-            };
+        for release in cluster.releases() {
             let chart = release.chart.split_once('/').unwrap().1.to_string();
             for path in &release.values_files {
                 files.push(ValuesFile {

@@ -113,15 +113,46 @@ fn every_step_comes_after_what_it_needs() {
         let step = &plan.steps()[position(&format!("metallb {profile}"))];
         assert!(step.depends_on.contains(&format!("start {profile}")));
     }
-    // The two clusters do not wait for each other.
+    // The remote starts once the central node runs (they share one network, see
+    // minikube::network); everything else of the two clusters goes side by side.
     let remote = &plan.steps()[position("start lgtm-remote")];
-    assert!(remote.depends_on.is_empty());
+    assert_eq!(remote.depends_on, ["start lgtm-central"]);
+    let central = &plan.steps()[position("start lgtm-central")];
+    assert!(central.depends_on.is_empty());
+    let network = &plan.steps()[position("network lgtm")];
+    assert_eq!(
+        network.depends_on,
+        ["start lgtm-central", "start lgtm-remote"]
+    );
+    let link = &plan.steps()[position("link lgtm-remote to lgtm-central")];
+    assert!(link.depends_on.iter().any(|d| d == "network lgtm"));
+    // The stores that write to the buckets wait for the bucket Job, and not for each other.
+    for store in ["mimir", "loki", "tempo"] {
+        let step = &plan.steps()[position(&format!("release lgtm-central/{store}"))];
+        assert!(
+            step.depends_on
+                .iter()
+                .any(|d| d == "manifest lgtm-central/buckets"),
+            "{store}: {:?}",
+            step.depends_on
+        );
+        assert!(
+            !step.depends_on.iter().any(|d| d.starts_with("release ")),
+            "{store}: {:?}",
+            step.depends_on
+        );
+    }
     let critical = plan.critical_path();
     assert!(critical.total < plan.serial_estimate());
+    // No longer than when both profiles started at once and the stores one after the other.
+    assert!(
+        critical.total <= std::time::Duration::from_secs(15 * 60 + 3),
+        "{critical:?}"
+    );
 }
 
 #[test]
-fn the_image_is_built_once_and_copied_for_the_central_agent() {
+fn the_image_is_built_once_on_this_machine_and_loaded_into_each_node() {
     let cli = <deployer::Cli as clap::Parser>::parse_from(["deployer", "all"]);
     let settings = Settings::from_args(&cli.global);
     let plan = build_plan(&settings, &Stack::current(&settings), Target::All).unwrap();
@@ -134,61 +165,84 @@ fn the_image_is_built_once_and_copied_for_the_central_agent() {
     let builds: Vec<&str> = plan
         .steps()
         .iter()
-        .filter(|s| matches!(s.action, Action::BuildImage { .. }))
+        .filter(|s| {
+            matches!(
+                s.action,
+                Action::BuildImage { .. } | Action::BuildImageInCluster { .. }
+            )
+        })
         .map(|s| s.name.as_str())
         .collect();
-    assert_eq!(builds, ["image lgtm-remote/lgtm-demo-app:0.1.0"]);
-    // The build needs only the remote node, so it runs beside the charts.
-    assert_eq!(
-        step(builds[0]).depends_on,
-        ["start lgtm-remote"],
-        "{:?}",
-        step(builds[0])
-    );
-    let copy = step("image lgtm-central/lgtm-demo-app:0.1.0");
-    assert_eq!(
-        copy.depends_on,
-        [
-            "image lgtm-remote/lgtm-demo-app:0.1.0",
-            "start lgtm-central"
-        ]
-    );
-    let Action::CopyImage {
-        from, to, archive, ..
-    } = &copy.action
-    else {
-        panic!("{copy:?}");
-    };
-    assert_eq!(
-        (from.as_str(), to.as_str()),
-        ("lgtm-remote", "lgtm-central")
-    );
-    assert_eq!(
-        archive,
-        &settings.state_dir.join("images/lgtm-demo-app-0.1.0.tar")
-    );
-    // Each cluster's agent waits for the image in its own node.
-    for (agent, image) in [
-        ("manifest lgtm-central/telemetry-agent", copy.name.as_str()),
-        ("manifest lgtm-remote/telemetry-agent", builds[0]),
-    ] {
+    assert_eq!(builds, ["image lgtm-demo-app:0.1.0"]);
+    // The build needs no cluster, so it runs from the start.
+    assert!(step(builds[0]).depends_on.is_empty());
+    for profile in ["lgtm-central", "lgtm-remote"] {
+        let load = step(&format!("image {profile}/lgtm-demo-app:0.1.0"));
+        assert_eq!(
+            load.depends_on,
+            [
+                "image lgtm-demo-app:0.1.0".to_string(),
+                format!("start {profile}")
+            ]
+        );
+        let Action::LoadImage { archive, .. } = &load.action else {
+            panic!("{load:?}");
+        };
+        assert_eq!(
+            archive,
+            &settings.state_dir.join("images/lgtm-demo-app-0.1.0.tar")
+        );
+        // Each cluster's agent waits for the image in its own node.
+        let agent = step(&format!("manifest {profile}/telemetry-agent"));
         assert!(
-            step(agent).depends_on.iter().any(|d| d == image),
-            "{agent}: {:?}",
-            step(agent).depends_on
+            agent.depends_on.iter().any(|d| d == &load.name),
+            "{profile}: {:?}",
+            agent.depends_on
         );
     }
+}
 
-    // Deployed alone, the central cluster builds the image itself.
-    let central = build_plan(&settings, &Stack::current(&settings), Target::Central).unwrap();
-    let images: Vec<&Action> = central
-        .steps()
-        .iter()
-        .map(|s| &s.action)
-        .filter(|a| matches!(a, Action::BuildImage { .. } | Action::CopyImage { .. }))
-        .collect();
+#[test]
+fn the_cluster_builder_compiles_in_the_central_node_and_copies() {
+    let cli = <deployer::Cli as clap::Parser>::parse_from([
+        "deployer",
+        "all",
+        "--image-builder",
+        "cluster",
+    ]);
+    let settings = Settings::from_args(&cli.global);
+    let images = |target| {
+        build_plan(&settings, &Stack::current(&settings), target)
+            .unwrap()
+            .steps()
+            .iter()
+            .map(|s| s.action.clone())
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::BuildImage { .. }
+                        | Action::LoadImage { .. }
+                        | Action::BuildImageInCluster { .. }
+                        | Action::CopyImage { .. }
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = images(Target::All);
     assert!(
-        matches!(images[..], [Action::BuildImage { profile, .. }] if profile == "lgtm-central"),
-        "{images:?}"
+        matches!(
+            &all[..],
+            [
+                Action::BuildImageInCluster { profile, .. },
+                Action::CopyImage { from, to, .. }
+            ] if profile == "lgtm-central" && from == "lgtm-central" && to == "lgtm-remote"
+        ),
+        "{all:?}"
+    );
+    // Deployed alone, the remote cluster builds the image itself.
+    let remote = images(Target::Remote);
+    assert!(
+        matches!(&remote[..], [Action::BuildImageInCluster { profile, .. }] if profile == "lgtm-remote"),
+        "{remote:?}"
     );
 }

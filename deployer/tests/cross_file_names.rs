@@ -7,7 +7,7 @@ mod support;
 
 use clap::Parser;
 use deployer::settings::Settings;
-use deployer::stack::{Stack, Workload};
+use deployer::stack::Stack;
 use serde_json::Value;
 use support::repo::{documents, manifests_dir, repo_root, single_document, yaml_files};
 
@@ -45,10 +45,11 @@ fn exported_services_are_labelled_and_the_remote_uses_their_mirrors() {
             values[component]["service"]["labels"]["mirror.linkerd.io/exported"], "true",
             "{release}: {component} service is not exported"
         );
-        let installed_in = stack.central.workloads.iter().find_map(|w| match w {
-            Workload::Release(r) if r.name == *release => Some(r.namespace.clone()),
-            _ => None,
-        });
+        let installed_in = stack
+            .central
+            .releases()
+            .find(|r| r.name == *release)
+            .map(|r| r.namespace.clone());
         assert_eq!(installed_in.as_deref(), Some(*namespace), "{release}");
         // The service mirror creates <service>-<link name> in the namespace of the same name.
         assert!(
@@ -568,13 +569,126 @@ fn the_deployers_own_forward_targets_exist_in_the_manifests() {
     let stack = Stack::current(&settings());
     let releases: Vec<(String, String)> = stack
         .central
-        .workloads
-        .iter()
-        .chain(stack.remote.workloads.iter())
-        .filter_map(|w| match w {
-            Workload::Release(r) => Some((r.name.clone(), r.namespace.clone())),
-            _ => None,
-        })
+        .releases()
+        .chain(stack.remote.releases())
+        .map(|r| (r.name.clone(), r.namespace.clone()))
         .collect();
     assert!(releases.contains(&("monitor".to_string(), "observability".to_string())));
+}
+
+/// The Prometheus APIs that values files name: linkerd's `prometheusUrl`, Grafana's data sources
+/// of type prometheus and Prometheus's remote_write targets.
+fn prometheus_urls(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(url)) = map.get("prometheusUrl") {
+                found.push(url.clone());
+            }
+            if map.get("type").and_then(Value::as_str) == Some("prometheus")
+                && let Some(Value::String(url)) = map.get("url")
+            {
+                found.push(url.clone());
+            }
+            if let Some(Value::Array(targets)) = map.get("remoteWrite") {
+                found.extend(
+                    targets
+                        .iter()
+                        .filter_map(|t| t["url"].as_str().map(String::from)),
+                );
+            }
+            map.values().for_each(|v| prometheus_urls(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| prometheus_urls(v, found)),
+        _ => {}
+    }
+}
+
+/// The Services a release of `chart` makes that serve a Prometheus API (named as the charts'
+/// templates name them; kube-prometheus-stack's operator adds `prometheus-operated`).
+fn prometheus_services(chart: &str, release: &str, values: &Value) -> Vec<String> {
+    match chart {
+        "kube-prometheus-stack" => {
+            let fullname = values["fullnameOverride"].as_str().unwrap_or(release);
+            vec![
+                format!("{fullname}-prometheus"),
+                "prometheus-operated".to_string(),
+            ]
+        }
+        "mimir-distributed" => vec![
+            format!("{release}-query-frontend"),
+            format!("{release}-distributor"),
+        ],
+        _ => vec![],
+    }
+}
+
+#[test]
+fn every_prometheus_url_names_a_service_the_plan_creates() {
+    let settings = settings();
+    let stack = Stack::current(&settings);
+    let central_profile = &settings.central.profile;
+    let served = |cluster: &deployer::stack::ClusterWorkloads| -> Vec<(String, String)> {
+        cluster
+            .releases()
+            .flat_map(|r| {
+                let chart = r.chart.split_once('/').unwrap().1;
+                let values = r
+                    .values_files
+                    .first()
+                    .map(|f| single_document(&repo_root().join(f)))
+                    .unwrap_or(Value::Null);
+                prometheus_services(chart, &r.name, &values)
+                    .into_iter()
+                    .map(|s| (s, r.namespace.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let central = served(&stack.central);
+    let remote = served(&stack.remote);
+    let mut checked = 0;
+    for (cluster, workloads, local) in [
+        ("central", &stack.central, &central),
+        ("remote", &stack.remote, &remote),
+    ] {
+        for release in workloads.releases() {
+            for file in &release.values_files {
+                let mut urls = Vec::new();
+                prometheus_urls(&single_document(&repo_root().join(file)), &mut urls);
+                for url in urls {
+                    let host = url
+                        .trim_start_matches("http://")
+                        .split([':', '/'])
+                        .next()
+                        .unwrap();
+                    let mut parts = host.split('.');
+                    let (service, namespace) = (parts.next().unwrap(), parts.next().unwrap());
+                    let mirrored = service.strip_suffix(&format!("-{central_profile}"));
+                    let found = match mirrored {
+                        // A Linkerd mirror: the service is the central one of that name.
+                        Some(service) if cluster == "remote" => {
+                            central.contains(&(service.to_string(), namespace.to_string()))
+                        }
+                        _ => local.contains(&(service.to_string(), namespace.to_string())),
+                    };
+                    assert!(
+                        found,
+                        "{}: {url} names no Prometheus service the plan creates in {cluster}",
+                        file.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 5, "checked {checked} URLs");
+    // The heartbeat would query prometheus.linkerd-viz, which no cluster runs.
+    for cluster in ["central", "remote"] {
+        let values = values(cluster, "linkerd-control-plane.yaml");
+        assert!(
+            values["disableHeartBeat"] == true || values["prometheusUrl"].is_string(),
+            "{cluster}: linkerd-control-plane's heartbeat has no Prometheus"
+        );
+        assert_eq!(values["podMonitor"]["enabled"], true, "{cluster}");
+    }
 }

@@ -7,8 +7,8 @@ use support::deploy::{Setup, deployer_with_path, text};
 use support::fake_tools::FakeTools;
 
 /// Steps and helm releases of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 41;
-const RELEASES: usize = 17;
+const STEPS: usize = 45;
+const RELEASES: usize = 19;
 
 fn sorted(mut calls: Vec<String>) -> Vec<String> {
     calls.sort();
@@ -56,10 +56,16 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         sorted(calls_for(&calls, "lgtm-central")),
         sorted(vec![
             "minikube status -p lgtm-central -o json".to_string(),
-            "minikube start -p lgtm-central --cpus=6 --memory=16g \
-             --dns-domain=lgtm-central.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server --addons=metallb --embed-certs"
+            "minikube start -p lgtm-central --driver=docker --kubernetes-version=v1.35.1 --cpus=6 \
+             --memory=16g --dns-domain=lgtm-central.cluster.local --network=lgtm \
+             --container-runtime=containerd --addons=metrics-server --addons=metallb --embed-certs"
                 .to_string(),
+            // MetalLB's pool.
+            "minikube ip -p lgtm-central".to_string(),
+            // The remote's start looks for the central node to take an address beside it.
+            "minikube status -p lgtm-central -o json".to_string(),
+            "minikube ip -p lgtm-central".to_string(),
+            // The network check.
             "minikube ip -p lgtm-central".to_string(),
             format!("minikube -p lgtm-central {gateway_api_diff}"),
             format!("minikube -p lgtm-central {gateway_api}"),
@@ -74,34 +80,86 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     assert_eq!(
         sorted(calls_for(&calls, "lgtm-remote")),
         sorted(vec![
+            // The central start: is the remote already on the network?
             "minikube status -p lgtm-remote -o json".to_string(),
-            "minikube start -p lgtm-remote --cpus=2 --memory=4g \
-             --dns-domain=lgtm-remote.cluster.local --network=lgtm --container-runtime=containerd \
-             --addons=metrics-server --addons=metallb --embed-certs"
+            "minikube status -p lgtm-remote -o json".to_string(),
+            "minikube start -p lgtm-remote --driver=docker --kubernetes-version=v1.35.1 --cpus=2 \
+             --memory=4g --dns-domain=lgtm-remote.cluster.local --network=lgtm \
+             --static-ip=192.168.49.3 --container-runtime=containerd --addons=metrics-server \
+             --addons=metallb --embed-certs"
                 .to_string(),
+            "minikube ip -p lgtm-remote".to_string(),
             "minikube ip -p lgtm-remote".to_string(),
             format!("minikube -p lgtm-remote {gateway_api_diff}"),
             format!("minikube -p lgtm-remote {gateway_api}"),
-            // Built once, checked before and after; then listed again and saved for the copy.
             "minikube -p lgtm-remote image ls --format json".to_string(),
-            "minikube -p lgtm-remote image build -t lgtm-demo-app:0.1.0 .".to_string(),
+            format!("minikube -p lgtm-remote image load {archive}"),
             "minikube -p lgtm-remote image ls --format json".to_string(),
-            "minikube -p lgtm-remote image ls --format json".to_string(),
-            format!("minikube -p lgtm-remote image save lgtm-demo-app:0.1.0 {archive}"),
         ])
     );
-    let position = |call: &str| calls.iter().position(|c| c == call).unwrap();
+    // Built once, on this machine, not in a node; saved once for both nodes to load.
+    let docker: Vec<&String> = calls.iter().filter(|c| c.starts_with("docker")).collect();
+    assert_eq!(
+        sorted(docker.iter().map(|c| c.to_string()).collect()),
+        sorted(vec![
+            "docker version --format {{.Client.Version}}".to_string(),
+            // The preflight: the engine's CPUs and memory against the profiles.
+            "docker info --format {{json .}}".to_string(),
+            "docker image inspect --format {{.Id}} lgtm-demo-app:0.1.0".to_string(),
+            "docker build -t lgtm-demo-app:0.1.0 .".to_string(),
+            "docker image inspect --format {{.Id}} lgtm-demo-app:0.1.0".to_string(),
+            format!("docker save -o {archive} lgtm-demo-app:0.1.0"),
+            "docker container inspect --format {{json .NetworkSettings.Networks}} lgtm-central"
+                .to_string(),
+            "docker container inspect --format {{json .NetworkSettings.Networks}} lgtm-remote"
+                .to_string(),
+        ])
+    );
     assert!(
-        position(&format!(
-            "minikube -p lgtm-remote image save lgtm-demo-app:0.1.0 {archive}"
-        )) < position(&format!("minikube -p lgtm-central image load {archive}")),
+        !calls.iter().any(|c| c.contains(" image build ")),
+        "no node compiles: {calls:?}"
+    );
+    let position = |call: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(call))
+            .unwrap_or_else(|| panic!("no call {call}: {calls:?}"))
+    };
+    let saved = position("docker save");
+    for profile in ["lgtm-central", "lgtm-remote"] {
+        assert!(saved < position(&format!("minikube -p {profile} image load")));
+    }
+    // The remote starts once the central node runs, beside it on the network; both nodes are
+    // checked before the link.
+    assert!(position("minikube start -p lgtm-central") < position("minikube start -p lgtm-remote"));
+    assert!(
+        position("docker container inspect") > position("minikube start -p lgtm-remote"),
         "{calls:?}"
     );
-    assert_eq!(
-        calls.iter().filter(|c| c.contains(" image build ")).count(),
-        1,
-        "built once: {calls:?}"
+    assert!(position("docker container inspect") < position("linkerd --context lgtm-central"));
+    // The stores install once the bucket Job is done; the link once the gateway has its address.
+    let buckets = position("controller: job storage/rustfs-buckets-1 complete");
+    for release in ["mimir", "loki", "tempo"] {
+        assert!(
+            buckets < position(&format!("helm upgrade --install {release} ")),
+            "{release}: {calls:?}"
+        );
+    }
+    assert!(
+        position("controller: service linkerd-multicluster/linkerd-gateway")
+            < position("linkerd --context lgtm-central multicluster link-gen"),
+        "{calls:?}"
     );
+    let link = setup
+        .remote
+        .get(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "lgtm-central",
+        )
+        .expect("the link is applied to the remote");
+    assert_eq!(link["spec"]["gatewayAddress"], support::deploy::GATEWAY_IP);
     // The central agent runs the copied image (the plan test checks that it waits for it).
     assert!(
         setup
@@ -119,7 +177,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         "versions are checked first"
     );
     let minikube_calls = calls.iter().filter(|c| c.starts_with("minikube")).count();
-    assert_eq!(minikube_calls, 20, "{calls:?}");
+    assert_eq!(minikube_calls, 23, "{calls:?}");
     // Every release of the stack, once per cluster it belongs to, with its pinned version.
     let installs: Vec<&String> = calls
         .iter()
@@ -139,17 +197,6 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         )),
         "{calls:?}"
     );
-    // The two clusters start side by side: both starts come before either ip.
-    let first_ip = calls
-        .iter()
-        .position(|c| c.starts_with("minikube ip"))
-        .unwrap();
-    let starts_before: Vec<_> = calls[..first_ip]
-        .iter()
-        .filter(|c| c.starts_with("minikube start"))
-        .collect();
-    assert_eq!(starts_before.len(), 2, "{calls:?}");
-
     for (api, pool) in [
         (&setup.central, "192.168.49.201-192.168.49.210"),
         (&setup.remote, "192.168.49.211-192.168.49.220"),
@@ -209,8 +256,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
     let stdout = text(&output.stdout);
     assert!(
-        // All but the helm repos (local helm state) and the link (the fake link-gen prints
-        // nothing).
+        // All but the helm repos (local helm state) and the network check (which only looks).
         stdout.contains(&format!(
             "{} of {STEPS} steps changed something, 2 unchanged",
             STEPS - 2
@@ -234,7 +280,7 @@ async fn a_failing_command_names_the_step_the_command_and_its_stderr() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("`minikube start -p lgtm-central --cpus=6"),
+        stderr.contains("`minikube start -p lgtm-central --driver=docker"),
         "{stderr}"
     );
     assert!(stderr.contains("RSRC_INSUFFICIENT_CORES"), "{stderr}");
@@ -255,10 +301,13 @@ async fn a_failing_command_names_the_step_the_command_and_its_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_build_that_fails_quietly_is_caught() {
-    // minikube logs a failed build on the node and still exits 0.
+    // minikube logs a failed build on the node and still exits 0 (the build in a node is what
+    // --image-builder cluster does).
     let setup = Setup::new().await;
     setup.tools.file("build-fails-quietly", "");
-    let output = setup.deployer(&["remote"]).await;
+    let output = setup
+        .deployer(&["remote", "--image-builder", "cluster"])
+        .await;
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
@@ -308,7 +357,7 @@ async fn missing_tools_are_reported_together_before_anything_starts() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("help: install minikube (>= 1.34)"),
+        stderr.contains("help: install minikube (>= 1.38.1)"),
         "{stderr}"
     );
     assert!(stderr.contains("help: install docker"), "{stderr}");
@@ -322,12 +371,13 @@ async fn missing_tools_are_reported_together_before_anything_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outdated_tool_is_reported_before_anything_starts() {
     let setup = Setup::new().await;
-    setup.tools.file("minikube-version", "v1.20.0\n");
+    // minikube 1.34 would make Kubernetes v1.31.0, below mimir-distributed's floor.
+    setup.tools.file("minikube-version", "v1.34.0\n");
     let output = setup.deployer(&["all"]).await;
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("error: minikube v1.20.0 is older than 1.34"),
+        stderr.contains("error: minikube v1.34.0 is older than 1.38.1"),
         "{stderr}"
     );
     assert!(stderr.contains("help: upgrade minikube"), "{stderr}");
@@ -336,7 +386,8 @@ async fn an_outdated_tool_is_reported_before_anything_starts() {
         [
             "minikube version --short",
             "helm version --short",
-            "linkerd version --client --short"
+            "linkerd version --client --short",
+            "docker version --format {{.Client.Version}}"
         ]
     );
     assert!(
@@ -351,7 +402,12 @@ async fn central_deploys_only_the_central_cluster() {
     let output = setup.deployer(&["central"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let calls = setup.tools.calls();
-    assert!(calls_for(&calls, "lgtm-remote").is_empty(), "{calls:?}");
+    // Only a look: were the remote on the network, the central node would need a static IP.
+    assert_eq!(
+        calls_for(&calls, "lgtm-remote"),
+        ["minikube status -p lgtm-remote -o json"],
+        "{calls:?}"
+    );
     assert!(
         !calls
             .iter()

@@ -15,18 +15,6 @@ use deployer::tools::Tool;
 use support::deploy::{Setup, text};
 use support::fake_tools::FakeTools;
 
-/// Records its calls; `info` prints `docker-info.json` (and fails with `docker-info.stderr`
-/// when the test wrote one, as docker does when its daemon is down).
-const DOCKER: &str = r#"#!/bin/sh
-root="$(dirname "$0")/.."
-echo "docker $*" >> "$root/calls.log"
-case "$1" in
-  info) cat "$root/docker-info.json"
-        if [ -f "$root/docker-info.stderr" ]; then cat "$root/docker-info.stderr" >&2; exit 1; fi ;;
-  version) echo 28.2.2 ;;
-esac
-"#;
-
 fn data(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,9 +30,9 @@ fn settings(args: &[&str]) -> Settings {
     Settings::from_args(&Cli::parse_from(all).global)
 }
 
+/// The fake docker answers `info` with the recorded file.
 fn with_docker(info: &str, stderr: Option<&str>) -> FakeTools {
     let tools = FakeTools::new();
-    tools.script("docker", DOCKER);
     tools.file("docker-info.json", &data(info));
     if let Some(stderr) = stderr {
         tools.file("docker-info.stderr", &data(stderr));
@@ -71,7 +59,7 @@ fn reads_docker_desktops_size() {
 fn profiles_larger_than_docker_desktop_fail_and_name_the_setting() {
     let engine = parse_info(Tool::Docker, &data("docker-info-desktop-4cpu-8g.json")).unwrap();
     let settings = settings(&[]);
-    let checks = engine_checks(&engine, Some("docker"), &settings.clusters());
+    let checks = engine_checks(&engine, &settings.clusters());
     let cpus = &checks[0];
     assert_eq!(cpus.level, Level::Fail, "{cpus:?}");
     assert!(
@@ -107,7 +95,7 @@ fn profiles_larger_than_docker_desktop_fail_and_name_the_setting() {
 fn profiles_that_fit_alone_but_not_together_only_warn() {
     let engine = parse_info(Tool::Docker, &data("docker-info-desktop-4cpu-8g.json")).unwrap();
     let settings = settings(&["--central-cpus", "4", "--central-memory", "6g"]);
-    let checks = engine_checks(&engine, Some("docker"), &settings.clusters());
+    let checks = engine_checks(&engine, &settings.clusters());
     assert_eq!(checks[0].level, Level::Pass, "{checks:?}");
     assert_eq!(checks[1].level, Level::Warn, "{checks:?}");
     assert!(checks[1].detail.contains("ask 10.0 GiB"), "{checks:?}");
@@ -117,7 +105,7 @@ fn profiles_that_fit_alone_but_not_together_only_warn() {
 fn reads_podman() {
     let engine = parse_info(Tool::Podman, &data("podman-info-8cpu-31g.json")).unwrap();
     let settings = settings(&["--driver", "podman"]);
-    let checks = engine_checks(&engine, Some("podman"), &settings.clusters());
+    let checks = engine_checks(&engine, &settings.clusters());
     assert!(checks.iter().all(|c| c.level == Level::Pass), "{checks:?}");
     assert!(
         checks[1].detail.contains("podman has 31.1 GiB"),
@@ -126,13 +114,13 @@ fn reads_podman() {
 }
 
 #[tokio::test]
-async fn a_docker_daemon_that_does_not_answer_fails_only_when_docker_is_the_driver() {
+async fn an_engine_that_does_not_answer_or_is_missing_fails() {
     let tools = with_docker(
         "docker-info-daemon-down.json",
         Some("docker-info-daemon-down.stderr"),
     );
     let path = tools.path_env();
-    let engine = read_engine(Some("docker"), Some(&path)).await;
+    let engine = read_engine(Tool::Docker, Some(&path)).await;
     let Engine::Unreachable { message, .. } = &engine else {
         panic!("{engine:?}");
     };
@@ -141,22 +129,25 @@ async fn a_docker_daemon_that_does_not_answer_fails_only_when_docker_is_the_driv
         "{message}"
     );
     let settings = settings(&[]);
-    let with_driver = engine_checks(&engine, Some("docker"), &settings.clusters());
-    assert_eq!(with_driver[0].level, Level::Fail);
+    let checks = engine_checks(&engine, &settings.clusters());
+    assert_eq!(checks[0].level, Level::Fail);
     assert!(
-        with_driver[0]
+        checks[0]
             .fix
             .as_deref()
             .unwrap()
             .contains("start Docker Desktop")
     );
-    let without = engine_checks(&engine, None, &settings.clusters());
-    assert_eq!(without[0].level, Level::Warn);
-    // A VM driver has no engine to ask.
-    let kvm = read_engine(Some("kvm2"), Some(&path)).await;
-    assert_eq!(
-        engine_checks(&kvm, Some("kvm2"), &settings.clusters())[0].level,
-        Level::Pass
+    // --driver=podman without podman.
+    let missing = read_engine(Tool::Podman, Some(&path)).await;
+    assert_eq!(missing, Engine::Missing(Tool::Podman));
+    let checks = engine_checks(&missing, &settings.clusters());
+    assert_eq!(checks[0].level, Level::Fail);
+    assert!(
+        checks[0]
+            .detail
+            .contains("--driver=podman but podman is not on PATH"),
+        "{checks:?}"
     );
 }
 
@@ -200,7 +191,6 @@ async fn machine_checks_cover_engine_inotify_and_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployer_all_stops_before_anything_starts_when_docker_is_too_small() {
     let setup = Setup::new().await;
-    setup.tools.script("docker", DOCKER);
     setup.tools.file(
         "docker-info.json",
         &data("docker-info-desktop-4cpu-8g.json"),
@@ -236,7 +226,6 @@ async fn deployer_all_stops_before_anything_starts_when_docker_is_too_small() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployer_all_goes_on_after_warnings() {
     let setup = Setup::new().await;
-    setup.tools.script("docker", DOCKER);
     setup.tools.file(
         "docker-info.json",
         &data("docker-info-desktop-4cpu-8g.json"),

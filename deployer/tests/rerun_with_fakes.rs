@@ -14,7 +14,7 @@ use support::fake_tools::FakeTools;
 use support::repo::repo_root;
 
 /// Steps of `deployer all` for the stack in `deployer/src/stack/`.
-const STEPS: usize = 41;
+const STEPS: usize = 45;
 
 fn settings(setup: &Setup) -> Settings {
     let cli = deployer::Cli::parse_from([
@@ -38,8 +38,8 @@ fn releases(setup: &Setup, profile: &str) -> Vec<(HelmRelease, Value)> {
         stack.remote
     };
     cluster
-        .workloads
-        .into_iter()
+        .each()
+        .cloned()
         .filter_map(|workload| match workload {
             Workload::Release(mut release) => {
                 for file in &mut release.values_files {
@@ -131,7 +131,7 @@ async fn a_second_run_changes_nothing_and_says_so() {
     let work = [
         "minikube start",
         "kubectl -- apply",
-        " image save ",
+        "docker save",
         " image load ",
         "helm upgrade",
     ];
@@ -145,7 +145,7 @@ async fn a_second_run_changes_nothing_and_says_so() {
         .iter()
         .filter(|c| c.starts_with("helm get values"))
         .count();
-    assert_eq!((lookups, compared), (17, 17), "{calls:?}");
+    assert_eq!((lookups, compared), (19, 19), "{calls:?}");
     let stderr = text(&second.stderr);
     assert!(
         progress_line(&stderr, "release lgtm-central/mimir").ends_with(
@@ -153,9 +153,15 @@ async fn a_second_run_changes_nothing_and_says_so() {
         ),
         "{stderr}"
     );
+    for profile in ["lgtm-central", "lgtm-remote"] {
+        assert!(
+            progress_line(&stderr, &format!("image {profile}/lgtm-demo-app:0.1.0"))
+                .contains("is the one last built"),
+            "{stderr}"
+        );
+    }
     assert!(
-        progress_line(&stderr, "image lgtm-central/lgtm-demo-app:0.1.0")
-            .contains("is the one built in lgtm-remote"),
+        progress_line(&stderr, "image lgtm-demo-app:0.1.0").ends_with(", sources unchanged"),
         "{stderr}"
     );
 
@@ -178,7 +184,8 @@ async fn a_changed_image_is_built_and_copied_again() {
     let setup = Setup::new().await;
     assert!(setup.deployer(&["all"]).await.status.success());
     remember_values(&setup);
-    setup.tools.file("build-id", "sha256:2222222222222222");
+    // The sources changed: the engine's build makes a new image.
+    setup.tools.file("build-id", "sha256:3333333333333333");
     setup.tools.clear_calls();
 
     let second = setup.deployer(&["all"]).await;
@@ -186,18 +193,31 @@ async fn a_changed_image_is_built_and_copied_again() {
     let stdout = text(&second.stdout);
     assert!(
         stdout.contains(&format!(
-            "2 of {STEPS} steps changed something, {} unchanged\nchanged: image lgtm-remote/lgtm-demo-app:0.1.0, image lgtm-central/lgtm-demo-app:0.1.0",
-            STEPS - 2
+            "3 of {STEPS} steps changed something, {} unchanged\nchanged: image lgtm-demo-app:0.1.0, ",
+            STEPS - 3
         )),
         "{stdout}"
     );
+    for profile in ["lgtm-central", "lgtm-remote"] {
+        assert!(
+            stdout.contains(&format!("image {profile}/lgtm-demo-app:0.1.0")),
+            "{stdout}"
+        );
+    }
     let calls = setup.tools.calls();
     let loads: Vec<&String> = calls
         .iter()
-        .filter(|c| c.contains(" image load "))
+        .filter(|c| c.contains(" image load ") || c.starts_with("docker save"))
         .collect();
-    assert_eq!(loads.len(), 1, "{calls:?}");
-    assert!(loads[0].starts_with("minikube -p lgtm-central image load "));
+    assert_eq!(
+        loads.len(),
+        3,
+        "saved once, loaded into each node: {calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.contains(" image build ")),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,15 +370,7 @@ fn helm_values_match_real_helm() {
     let settings = Settings::from_args(&cli.global);
     let stack = Stack::current(&settings);
     let mut compared = 0;
-    for workload in stack
-        .central
-        .workloads
-        .iter()
-        .chain(&stack.remote.workloads)
-    {
-        let Workload::Release(release) = workload else {
-            continue;
-        };
+    for release in stack.central.releases().chain(stack.remote.releases()) {
         let mut args = vec![
             "install".to_string(),
             release.name.clone(),

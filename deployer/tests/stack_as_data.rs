@@ -115,6 +115,7 @@ fn the_plan_orders_new_steps() {
             "start lgtm-remote",
             "metallb lgtm-remote",
             "namespaces lgtm-remote",
+            "network lgtm",
             "release lgtm-central/linkerd-crds",
             "release lgtm-central/linkerd-control-plane",
             "manifest lgtm-central/settings",
@@ -123,7 +124,7 @@ fn the_plan_orders_new_steps() {
             "link lgtm-remote to lgtm-central",
         ]
     );
-    let control_plane = &plan.steps()[9];
+    let control_plane = &plan.steps()[10];
     assert_eq!(
         control_plane.depends_on,
         [
@@ -144,7 +145,7 @@ fn the_plan_orders_new_steps() {
     );
     assert_eq!(
         required_tools(&plan, &settings),
-        [Tool::Minikube, Tool::Helm, Tool::Linkerd]
+        [Tool::Minikube, Tool::Helm, Tool::Linkerd, Tool::Docker]
     );
     let text = render_plan(&plan, &settings, "all");
     assert!(text.contains(
@@ -167,6 +168,7 @@ async fn the_engine_runs_new_steps() {
     let central = FakeApi::start().await;
     let remote = FakeApi::start().await;
     remote.install_linkerd_multicluster();
+    support::deploy::central_controllers(&central, &tools);
     tools.file(
         "kubeconfig",
         &kubeconfig(&[("lgtm-central", &central.url), ("lgtm-remote", &remote.url)]),
@@ -188,7 +190,7 @@ async fn the_engine_runs_new_steps() {
     let summary = run_plan(&plan, &deployer, &PlainProgress::silent())
         .await
         .unwrap();
-    assert_eq!(summary.results.len(), 14);
+    assert_eq!(summary.results.len(), 15);
 
     let calls = tools.calls();
     let helm: Vec<&String> = calls.iter().filter(|c| c.starts_with("helm")).collect();

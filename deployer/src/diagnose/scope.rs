@@ -81,7 +81,10 @@ pub fn scope_of(action: &Action, settings: &Settings) -> Scope {
             scope.add(target, MULTICLUSTER, None);
         }
         Action::StartCluster { cluster } => scope.profiles.push(cluster.profile.clone()),
-        Action::BuildImage { profile, .. } => {
+        Action::CheckNetwork { clusters } => scope
+            .profiles
+            .extend(clusters.iter().map(|c| c.profile.clone())),
+        Action::LoadImage { profile, .. } | Action::BuildImageInCluster { profile, .. } => {
             scope.profiles.push(profile.clone());
             scope.image_profiles.push(profile.clone());
         }
@@ -91,7 +94,8 @@ pub fn scope_of(action: &Action, settings: &Settings) -> Scope {
             scope.image_profiles.extend([from.clone(), to.clone()]);
         }
         Action::Namespaces { context, .. } => scope.profiles.push(context.clone()),
-        Action::Certificates { .. } | Action::AddHelmRepos { .. } => {}
+        // Nothing in a cluster to look at: the error says it all (the image builds on the host).
+        Action::Certificates { .. } | Action::AddHelmRepos { .. } | Action::BuildImage { .. } => {}
     }
     scope
 }

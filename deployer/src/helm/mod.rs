@@ -39,6 +39,9 @@ pub struct HelmRelease {
     pub wait: bool,
     /// None: the deployer's --wait-timeout.
     pub timeout: Option<Duration>,
+    /// `--take-ownership` (helm >= 3.17): adopt objects that exist without helm's ownership
+    /// annotations, e.g. CRDs another chart's `crds/` folder created on an earlier run.
+    pub take_ownership: bool,
 }
 
 impl HelmRelease {
@@ -58,6 +61,7 @@ impl HelmRelease {
             set_file: Vec::new(),
             wait: true,
             timeout: None,
+            take_ownership: false,
         }
     }
 
@@ -125,6 +129,9 @@ pub fn upgrade_install(
     for (key, file) in &release.set_file {
         args.push("--set-file".into());
         args.push(format!("{key}={}", file.display()));
+    }
+    if release.take_ownership {
+        args.push("--take-ownership".into());
     }
     if release.wait {
         args.push("--wait".into());

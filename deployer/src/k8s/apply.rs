@@ -62,6 +62,20 @@ pub fn parse_documents(yaml: &str) -> Result<Vec<DynamicObject>, KubeError> {
         .collect()
 }
 
+/// The names of the Jobs in `yaml`, as `namespace/name` (`default_namespace` for those that name
+/// none): what the manifest step waits for.
+pub fn job_names(yaml: &str) -> Vec<String> {
+    parse_documents(yaml)
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == "Job"))
+        .map(|o| match &o.metadata.namespace {
+            Some(namespace) => format!("{namespace}/{}", o.name_any()),
+            None => o.name_any(),
+        })
+        .collect()
+}
+
 /// Applies every document of `yaml`, in order; namespaced objects without a namespace go to
 /// `default_namespace`.
 pub async fn apply_yaml(

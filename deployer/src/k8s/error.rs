@@ -36,6 +36,12 @@ pub enum KubeError {
     PortForward { target: String, reason: String },
     #[error("no ready pod backs service {namespace}/{service}")]
     NoReadyPod { namespace: String, service: String },
+    #[error("job {namespace}/{name} failed: {message}")]
+    JobFailed {
+        namespace: String,
+        name: String,
+        message: String,
+    },
     #[error("watching {what} failed: {source}")]
     Wait {
         what: String,
@@ -70,6 +76,12 @@ impl KubeError {
             KubeError::NoReadyPod { .. } => Some(
                 "the pods behind it are starting or failing; see `deployer status`, then run the \
                  same command again",
+            ),
+            KubeError::JobFailed { .. } => Some(
+                "its pod's log says why (`minikube -p <profile> kubectl -- logs -n <namespace> \
+                 job/<name>`); a failed Job is not run again by applying it, so delete it \
+                 (`minikube -p <profile> kubectl -- delete job -n <namespace> <name>`) and run the \
+                 deployer again",
             ),
             KubeError::Timeout { .. } | KubeError::Wait { .. } => Some(
                 "the cluster may be short of CPU or memory; raise --wait-timeout or look at the pods",

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
@@ -30,6 +31,26 @@ pub fn rollout_complete(deployment: Option<&Deployment>) -> bool {
         && status.replicas.unwrap_or(0) == wanted
 }
 
+/// The Job's terminal condition, `Complete` or `Failed` (status True), with its message.
+pub fn job_outcome(job: &Job) -> Option<(&str, String)> {
+    let conditions = job.status.as_ref()?.conditions.as_ref()?;
+    conditions
+        .iter()
+        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        .map(|c| {
+            let message = [c.reason.as_deref(), c.message.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            (c.type_.as_str(), message)
+        })
+}
+
+pub fn job_finished(job: Option<&Job>) -> bool {
+    job.and_then(job_outcome).is_some()
+}
+
 pub fn has_load_balancer_address(service: Option<&Service>) -> bool {
     service.and_then(load_balancer_address).is_some()
 }
@@ -44,6 +65,26 @@ pub async fn wait_for_rollout(
     let what = format!("the rollout of deployment {namespace}/{name}");
     with_deadline(&what, timeout, await_condition(api, name, rollout_complete)).await?;
     Ok(())
+}
+
+/// Until the Job completes; a failed Job is an error (it is not retried: its pods are done).
+pub async fn wait_for_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), KubeError> {
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let what = format!("job {namespace}/{name} to complete");
+    let job = with_deadline(&what, timeout, await_condition(api, name, job_finished)).await?;
+    match job.as_ref().and_then(job_outcome) {
+        Some(("Complete", _)) => Ok(()),
+        outcome => Err(KubeError::JobFailed {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            message: outcome.map(|(_, m)| m).unwrap_or_default(),
+        }),
+    }
 }
 
 /// Returns the address MetalLB assigned.

@@ -1,6 +1,7 @@
 //! minikube commands as data, and reading their answers. Images: the `image` submodule.
 
 mod image;
+pub mod network;
 
 pub use image::{ImageListError, image_build, image_id, image_list, image_load, image_save};
 
@@ -9,40 +10,41 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings::ClusterSpec;
+use crate::settings::{ClusterSpec, Settings};
 use crate::tools::{CommandSpec, Tool};
 
 /// The addons every cluster gets: metrics-server for `kubectl top`/HPA, metallb for LoadBalancer IPs.
 /// Passed as one `--addons` flag each, the form minikube's addon list flag always accepts.
 pub const ADDONS: [&str; 2] = ["metrics-server", "metallb"];
 
-pub fn start(
-    cluster: &ClusterSpec,
-    driver: Option<&str>,
-    network: &str,
-    timeout: Duration,
-) -> CommandSpec {
+/// `minikube start` for a profile that does not run. `static_ip` is given to a profile that joins
+/// a network another profile is already on: minikube would otherwise give it the network's
+/// gateway + 1 as well (pkg/drivers/kic/kic.go) and fail with "can't create with that IP, address
+/// already in use".
+pub fn start(cluster: &ClusterSpec, settings: &Settings, static_ip: Option<&str>) -> CommandSpec {
     let mut args = vec![
         "start".to_string(),
         "-p".to_string(),
         cluster.profile.clone(),
+        format!("--driver={}", settings.driver),
+        format!("--kubernetes-version={}", settings.kubernetes_version),
         format!("--cpus={}", cluster.cpus),
         format!("--memory={}", cluster.memory),
         format!("--dns-domain={}", cluster.domain),
-        format!("--network={network}"),
-        "--container-runtime=containerd".to_string(),
+        format!("--network={}", settings.network),
     ];
+    if let Some(ip) = static_ip {
+        args.push(format!("--static-ip={ip}"));
+    }
+    args.push("--container-runtime=containerd".to_string());
     args.extend(ADDONS.iter().map(|addon| format!("--addons={addon}")));
     args.push("--embed-certs".to_string());
-    if let Some(driver) = driver {
-        args.push(format!("--driver={driver}"));
-    }
     CommandSpec::new(Tool::Minikube, args, format!("start the {} cluster", cluster.profile))
-        .timeout(timeout)
+        .timeout(settings.start_timeout)
         .hint(format!(
             "see `minikube logs -p {0}`; if the profile is broken, `minikube delete -p {0}` and run again \
-             (check that the driver has {1} CPUs and {2} of memory to give)",
-            cluster.profile, cluster.cpus, cluster.memory
+             (check that {1} has {2} CPUs and {3} of memory to give)",
+            cluster.profile, settings.driver, cluster.cpus, cluster.memory
         ))
 }
 

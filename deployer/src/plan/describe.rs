@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::certs::{PemPair, issuer_common_name};
+use crate::container;
 use crate::helm;
 use crate::k8s::dashboards as k8s_dashboards;
 use crate::k8s::{FIELD_MANAGER, metallb, namespace, secret};
@@ -37,18 +38,23 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
     };
     match action {
         Action::Certificates { force } => certificate_items(settings, *force),
-        Action::StartCluster { cluster } => vec![
-            run(minikube::status(&cluster.profile)),
-            PlannedItem::Command {
-                command: minikube::start(
-                    cluster,
-                    settings.driver.as_deref(),
-                    &settings.network,
-                    settings.start_timeout,
-                ),
-                only: Some(format!("only when {} is not running", cluster.profile)),
-            },
-        ],
+        Action::StartCluster { cluster } => start_items(cluster, settings),
+        Action::CheckNetwork { clusters } => {
+            let mut items = Vec::new();
+            for cluster in clusters {
+                items.push(run(minikube::ip(&cluster.profile)));
+                items.push(run(container::node_networks(
+                    settings.driver,
+                    &cluster.profile,
+                )));
+            }
+            items.push(PlannedItem::Note(format!(
+                "every node must be attached to network {} with the address `minikube ip` reports, \
+                 all in one /24",
+                settings.network
+            )));
+            items
+        }
         Action::ConfigureMetallb { cluster } => {
             let (from, to) = cluster.role.pool_octets();
             let addresses = format!("<node network>.{from}-<node network>.{to}");
@@ -67,11 +73,23 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 yaml: to_yaml(&namespace::meshed_namespace(name)),
             })
             .collect(),
-        Action::ApplyManifest { context, manifest } => vec![PlannedItem::Manifest {
-            context: context.clone(),
-            yaml: std::fs::read_to_string(&manifest.path)
-                .unwrap_or_else(|e| format!("# cannot read {}: {e}\n", manifest.path.display())),
-        }],
+        Action::ApplyManifest { context, manifest } => {
+            let yaml = std::fs::read_to_string(&manifest.path)
+                .unwrap_or_else(|e| format!("# cannot read {}: {e}\n", manifest.path.display()));
+            let jobs = crate::k8s::apply::job_names(&yaml);
+            let mut items = vec![PlannedItem::Manifest {
+                context: context.clone(),
+                yaml,
+            }];
+            if !jobs.is_empty() {
+                items.push(PlannedItem::Note(format!(
+                    "wait (up to {}s) until Job {} completes",
+                    settings.wait_timeout.as_secs(),
+                    jobs.join(", ")
+                )));
+            }
+            items
+        }
         Action::ApplySecret { context, secret } => {
             let state_dir = crate::credentials::credentials_dir(&settings.state_dir);
             let described = secret::generated_secret(secret, |name| {
@@ -96,7 +114,44 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 only: Some("only when the diff finds differences or fails".to_string()),
             },
         ],
-        Action::BuildImage { profile, image } => vec![
+        Action::BuildImage { image, archive } => {
+            let changed = Some(format!(
+                "only when the ID of {} changed or {} is missing",
+                image.tag,
+                archive.display()
+            ));
+            vec![
+                run(container::image_id(settings.driver, &image.tag)),
+                run(container::build(
+                    settings.driver,
+                    &image.tag,
+                    &image.context,
+                )),
+                run(container::image_id(settings.driver, &image.tag)),
+                PlannedItem::Command {
+                    command: container::save(settings.driver, &image.tag, archive),
+                    only: changed,
+                },
+            ]
+        }
+        Action::LoadImage {
+            profile,
+            image,
+            archive,
+        } => vec![
+            run(minikube::image_list(profile)),
+            PlannedItem::Command {
+                command: minikube::image_load(profile, archive),
+                only: Some(format!(
+                    "only when {profile} does not have the {} last built (the ID loaded is \
+                     kept in {})",
+                    image.tag,
+                    crate::steps::loaded_image_file(archive, profile).display()
+                )),
+            },
+            run(minikube::image_list(profile)),
+        ],
+        Action::BuildImageInCluster { profile, image } => vec![
             run(minikube::image_list(profile)),
             run(minikube::image_build(profile, &image.tag, &image.context)),
             PlannedItem::Note(format!(
@@ -151,6 +206,14 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
             items
         }
         Action::LinkClusters { source, target } => vec![
+            PlannedItem::Note(format!(
+                "wait (up to {}s) until service {}/{} in {} has a LoadBalancer IP: link-gen \
+                 refuses a gateway without one, and helm --wait does not wait for it",
+                settings.wait_timeout.as_secs(),
+                linkerd::GATEWAY_NAMESPACE,
+                linkerd::GATEWAY_SERVICE,
+                target.context()
+            )),
             run(minikube::ip(&target.profile)),
             run(linkerd::link_gen(
                 target,
@@ -182,6 +245,39 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
             },
         ],
     }
+}
+
+/// The peer lookups happen only when there is no static IP kept and this profile must start.
+fn start_items(cluster: &crate::settings::ClusterSpec, settings: &Settings) -> Vec<PlannedItem> {
+    let peer = settings.peer(cluster);
+    let kept = minikube::network::static_ip_file(&settings.state_dir, &cluster.profile);
+    let not_running = format!("only when {} is not running", cluster.profile);
+    vec![
+        PlannedItem::Command {
+            command: minikube::status(&cluster.profile),
+            only: None,
+        },
+        PlannedItem::Note(format!(
+            "static IP ({not_running}): the one kept in {}, else the next free address beside {}'s \
+             node when {} runs (`minikube status -p {}`, `minikube ip -p {}`; then kept), else none: \
+             the first profile on network {} takes its gateway + 1",
+            kept.display(),
+            peer.profile,
+            peer.profile,
+            peer.profile,
+            peer.profile,
+            settings.network
+        )),
+        PlannedItem::Command {
+            command: minikube::start(cluster, settings, Some("<static IP>")),
+            only: Some(format!("{not_running}; --static-ip only when there is one")),
+        },
+        PlannedItem::Note(format!(
+            "the API server's version must be {} or newer (the charts' floor; see kubernetes in \
+             manifests/charts.yaml)",
+            settings.kubernetes_minimum
+        )),
+    ]
 }
 
 fn certificate_items(settings: &Settings, force: bool) -> Vec<PlannedItem> {

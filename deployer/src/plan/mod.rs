@@ -21,9 +21,15 @@ pub enum Action {
     Certificates {
         force: bool,
     },
-    /// `minikube start`, unless the profile already runs.
+    /// `minikube start`, unless the profile already runs (then its Kubernetes version is checked
+    /// against the charts' floor).
     StartCluster {
         cluster: ClusterSpec,
+    },
+    /// Both nodes are on the shared network, in one subnet, as minikube and the container engine
+    /// report them.
+    CheckNetwork {
+        clusters: Vec<ClusterSpec>,
     },
     /// The MetalLB pool from the node IP.
     ConfigureMetallb {
@@ -47,8 +53,20 @@ pub enum Action {
         profile: String,
         manifest: RemoteManifest,
     },
-    /// `minikube image build` into the profile's node.
+    /// The image built by the container engine on this machine and saved to `archive` for the
+    /// nodes to load.
     BuildImage {
+        image: ImageBuild,
+        archive: PathBuf,
+    },
+    /// `archive` loaded into the profile's node, unless it has that very image already.
+    LoadImage {
+        profile: String,
+        image: ImageBuild,
+        archive: PathBuf,
+    },
+    /// `minikube image build` into the profile's node (`--image-builder cluster`).
+    BuildImageInCluster {
         profile: String,
         image: ImageBuild,
     },
@@ -85,14 +103,15 @@ impl Action {
     pub fn tools(&self, settings: &Settings) -> Vec<Tool> {
         match self {
             Action::Certificates { .. } => vec![],
-            Action::StartCluster { .. } => {
-                let mut tools = vec![Tool::Minikube];
-                tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
-                tools
+            Action::StartCluster { .. }
+            | Action::CheckNetwork { .. }
+            | Action::LoadImage { .. } => {
+                vec![Tool::Minikube, settings.driver.tool()]
             }
+            Action::BuildImage { .. } => vec![settings.driver.tool()],
             Action::ConfigureMetallb { .. }
             | Action::ApplyRemoteManifest { .. }
-            | Action::BuildImage { .. }
+            | Action::BuildImageInCluster { .. }
             | Action::CopyImage { .. } => {
                 vec![Tool::Minikube]
             }

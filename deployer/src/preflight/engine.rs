@@ -30,13 +30,8 @@ pub struct EngineInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Engine {
-    /// A driver without a container engine (kvm2, qemu, ...), or none found with no driver set.
-    NotChecked(String),
     Missing(Tool),
-    Unreachable {
-        tool: Tool,
-        message: String,
-    },
+    Unreachable { tool: Tool, message: String },
     Info(EngineInfo),
 }
 
@@ -49,24 +44,10 @@ impl Engine {
     }
 }
 
-pub async fn read_engine(driver: Option<&str>, search_path: Option<&OsStr>) -> Engine {
-    let candidates = match driver {
-        None => vec![Tool::Docker, Tool::Podman],
-        Some(driver) => match Tool::for_driver(driver) {
-            Some(tool) => vec![tool],
-            None => return Engine::NotChecked(format!("driver {driver}: a VM, sized by minikube")),
-        },
-    };
-    let found = candidates
-        .iter()
-        .find_map(|tool| Toolbox::find([*tool], search_path).ok().map(|t| (*tool, t)));
-    let Some((tool, toolbox)) = found else {
-        return match driver {
-            Some(_) => Engine::Missing(candidates[0]),
-            None => Engine::NotChecked(
-                "no docker or podman on PATH: minikube will choose a driver".into(),
-            ),
-        };
+/// Asks the driver's engine (`tool`: docker or podman) found on `search_path`.
+pub async fn read_engine(tool: Tool, search_path: Option<&OsStr>) -> Engine {
+    let Ok(toolbox) = Toolbox::find([tool], search_path) else {
+        return Engine::Missing(tool);
     };
     let output = runner::run(&toolbox, &info_command(tool)).await;
     match output {
@@ -153,43 +134,31 @@ fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
         .map(|(_, value)| value)
 }
 
-pub fn engine_checks(
-    engine: &Engine,
-    driver: Option<&str>,
-    clusters: &[&ClusterSpec],
-) -> Vec<Check> {
+/// The driver's engine must answer (minikube's docker and podman drivers run the nodes in it),
+/// and each profile must fit in it.
+pub fn engine_checks(engine: &Engine, clusters: &[&ClusterSpec]) -> Vec<Check> {
     const NAME: &str = "container engine";
     match engine {
-        Engine::NotChecked(why) if driver.is_some() => vec![Check::pass(NAME, why.clone())],
-        Engine::NotChecked(why) => vec![Check::warn(
-            NAME,
-            why.clone(),
-            format!("{} and pass --driver=docker", Tool::Docker.install_hint()),
-        )],
         Engine::Missing(tool) => vec![Check::fail(
             NAME,
             format!("--driver={tool} but {tool} is not on PATH"),
             format!("install {tool}: {}", tool.install_hint()),
         )],
         Engine::Unreachable { tool, message } => {
-            let detail = format!("{tool} does not answer: {message}");
             let fix = match tool {
                 Tool::Podman => {
                     "start it: `podman machine start` (macOS, Windows), or check `podman info`"
-                        .to_string()
                 }
                 _ => {
                     "start Docker Desktop, or on Linux `sudo systemctl start docker` (and join the \
-                      `docker` group to run it without sudo)"
-                        .to_string()
+                     `docker` group to run it without sudo)"
                 }
             };
-            // Without a driver set minikube may use another one; with it, start cannot work.
-            if driver.is_some() {
-                vec![Check::fail(NAME, detail, fix)]
-            } else {
-                vec![Check::warn(NAME, detail, fix)]
-            }
+            vec![Check::fail(
+                NAME,
+                format!("{tool} does not answer: {message}"),
+                fix,
+            )]
         }
         Engine::Info(info) => vec![cpu_check(info, clusters), memory_check(info, clusters)],
     }

@@ -115,9 +115,8 @@ pub async fn machine_checks(
     clusters: &[&ClusterSpec],
     machine: &Machine,
 ) -> Vec<Check> {
-    let engine =
-        engine::read_engine(settings.driver.as_deref(), machine.search_path.as_deref()).await;
-    let mut checks = engine::engine_checks(&engine, settings.driver.as_deref(), clusters);
+    let engine = engine::read_engine(settings.driver.tool(), machine.search_path.as_deref()).await;
+    let mut checks = engine::engine_checks(&engine, clusters);
     if let Some(proc_root) = &machine.proc_root {
         checks.extend(inotify::inotify_checks(proc_root, clusters.len()));
     }

@@ -25,6 +25,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
     workloads.extend([
         context.gateway_api(),
         release("linkerd-crds", "linkerd", "linkerd-crds"),
+        context.monitor_crds(),
         Workload::Release(context.linkerd_control_plane(cluster)),
         release("cert-manager", "cert-manager", "cert-manager"),
         // Before anything with a ServiceMonitor: it brings the CRD.
@@ -44,22 +45,26 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
             &["identityTrustDomain"],
         )),
         release("rustfs", "storage", "rustfs"),
+        // The bucket Job runs to completion (the step waits for it) before the three stores
+        // that write to the buckets; they need nothing of each other, so they install at once.
         context.manifest(cluster, "buckets", "storage"),
-        Workload::Release(with_domain(
-            context,
-            cluster,
-            "mimir",
-            "mimir-distributed",
-            &[],
-        )),
-        Workload::Release(with_domain(context, cluster, "loki", "loki", &[])),
-        Workload::Release(with_domain(
-            context,
-            cluster,
-            "tempo",
-            "tempo-distributed",
-            &[],
-        )),
+        Workload::SideBySide(vec![
+            Workload::Release(with_domain(
+                context,
+                cluster,
+                "mimir",
+                "mimir-distributed",
+                &[],
+            )),
+            Workload::Release(with_domain(context, cluster, "loki", "loki", &[])),
+            Workload::Release(with_domain(
+                context,
+                cluster,
+                "tempo",
+                "tempo-distributed",
+                &[],
+            )),
+        ]),
         release("traefik", "traefik", "traefik"),
         context.manifest(cluster, "tls", "observability"),
         Workload::Dashboards(super::Dashboards {

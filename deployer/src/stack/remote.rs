@@ -25,6 +25,7 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
         workloads: vec![
             context.gateway_api(),
             release("linkerd-crds", "linkerd", "linkerd-crds"),
+            context.monitor_crds(),
             Workload::Release(context.linkerd_control_plane(cluster)),
             Workload::Release(multicluster),
             release("monitor", "observability", "kube-prometheus-stack"),

@@ -2,8 +2,10 @@ use crate::certs::CertError;
 use crate::helm::{HelmOutputError, ValuesError};
 use crate::k8s::KubeError;
 use crate::minikube::NotAnIp;
+use crate::minikube::network::NetworkError;
 use crate::tools::RunError;
 
+use super::cluster::ClusterError;
 use super::image::ImageError;
 
 /// Why a step failed; the engine adds which step.
@@ -19,6 +21,10 @@ pub enum StepError {
     Minikube(#[from] NotAnIp),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error(transparent)]
     HelmOutput(#[from] HelmOutputError),
     #[error(transparent)]
@@ -49,6 +55,8 @@ impl StepError {
                 Some("check `minikube status` and `minikube ip` for the profile".to_string())
             }
             StepError::Image(e) => Some(e.help()),
+            StepError::Network(e) => Some(e.help()),
+            StepError::Cluster(e) => Some(e.help()),
             StepError::HelmOutput(_) => Some(format!(
                 "the deployer reads helm's JSON as helm {} prints it; see `helm version`",
                 crate::tools::Tool::Helm.minimum_version()

@@ -3,6 +3,7 @@ use crate::k8s::apply::{apply_typed, apply_yaml, summarize};
 use crate::k8s::dashboards::{config_map, dashboard_files};
 use crate::k8s::namespace::ensure_namespace;
 use crate::k8s::secret::generated_secret;
+use crate::k8s::wait::wait_for_job;
 use crate::stack::{Dashboards, GeneratedSecret, ManifestFile, RemoteManifest};
 
 use super::{Deployer, StepError};
@@ -31,6 +32,17 @@ pub async fn manifest(
     })?;
     let client = deployer.clients.client(context).await?;
     let applied = apply_yaml(&client, &yaml, &manifest.namespace).await?;
+    // What follows may need the Job's work (the buckets before the stores that write to them).
+    for job in applied.iter().filter(|a| a.kind == "Job") {
+        let namespace = job.namespace.as_deref().unwrap_or(&manifest.namespace);
+        wait_for_job(
+            &client,
+            namespace,
+            &job.name,
+            deployer.settings.wait_timeout,
+        )
+        .await?;
+    }
     Ok(outcome(&applied))
 }
 

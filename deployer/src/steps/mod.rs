@@ -1,10 +1,11 @@
 //! Carrying out the plan's actions: [`Deployer`] is the engine's executor.
 //!
 //! - `certificates.rs`: the certificates step,
-//! - `cluster.rs`: starting a minikube profile and its MetalLB pool,
-//! - `kubernetes.rs`: namespaces and manifests,
+//! - `cluster.rs`: starting a minikube profile on the shared network, checking the network, and
+//!   the MetalLB pool,
+//! - `kubernetes.rs`: namespaces and manifests (waiting for the Jobs they hold),
 //! - `charts.rs`: helm repositories and releases,
-//! - `image.rs`: building the demo-app image once and copying it into the other cluster,
+//! - `image.rs`: building the demo-app image once and loading it into the nodes,
 //! - `link.rs`: linking the remote cluster to the central one.
 //!
 //! Every action is idempotent: it checks or converges, so a re-run resumes where a failed one
@@ -26,7 +27,9 @@ use crate::plan::Action;
 use crate::settings::Settings;
 use crate::tools::{CommandOutput, CommandSpec, RunError, Toolbox, runner};
 
+pub use cluster::ClusterError;
 pub use error::StepError;
+pub use image::{archived_id_file, loaded_image_file};
 
 pub struct Deployer {
     pub settings: Settings,
@@ -74,6 +77,7 @@ impl Executor for Deployer {
         match action {
             Action::Certificates { force } => certificates::ensure(self, *force),
             Action::StartCluster { cluster } => cluster::start(self, cluster).await,
+            Action::CheckNetwork { clusters } => cluster::check_network(self, clusters).await,
             Action::ConfigureMetallb { cluster } => cluster::configure_metallb(self, cluster).await,
             Action::Namespaces { context, names } => {
                 kubernetes::namespaces(self, context, names).await
@@ -87,7 +91,17 @@ impl Executor for Deployer {
             Action::ApplyRemoteManifest { profile, manifest } => {
                 kubernetes::remote_manifest(self, profile, manifest).await
             }
-            Action::BuildImage { profile, image } => image::build(self, profile, image).await,
+            Action::BuildImage { image, archive } => {
+                image::build_on_host(self, image, archive).await
+            }
+            Action::LoadImage {
+                profile,
+                image,
+                archive,
+            } => image::load(self, profile, image, archive).await,
+            Action::BuildImageInCluster { profile, image } => {
+                image::build(self, profile, image).await
+            }
             Action::CopyImage {
                 from,
                 to,

@@ -138,6 +138,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "minikube, helm not found on PATH");
-        assert!(err.help().contains("install helm (>= 3.16)"));
+        assert!(err.help().contains("install helm (>= 3.17)"));
     }
 }

@@ -36,9 +36,12 @@ impl Tool {
     /// it passes. Shown in install hints, not checked.
     pub fn minimum_version(self) -> &'static str {
         match self {
-            Tool::Minikube => "1.34",
-            // helm 3 syntax (`upgrade --install`, `--set-file`); helm 4 keeps it.
-            Tool::Helm => "3.16",
+            // The first release whose supported Kubernetes versions include the pinned one
+            // (`kubernetes.version` in manifests/charts.yaml); older ones search GitHub for it.
+            Tool::Minikube => "1.38.1",
+            // helm 3 syntax (`upgrade --install`, `--set-file`; `--take-ownership` since 3.17);
+            // helm 4 keeps it.
+            Tool::Helm => "3.17",
             // `multicluster link-gen` and the charts pinned by the stack (DESIGN.md section 4).
             Tool::Linkerd => "edge-26.8.3",
             Tool::Docker => "24",
@@ -59,15 +62,6 @@ impl Tool {
                 "install Docker Engine or Docker Desktop: https://docs.docker.com/get-docker/"
             }
             Tool::Podman => "see https://podman.io/docs/installation",
-        }
-    }
-
-    /// The tool a minikube driver needs, if it is one the deployer can check for.
-    pub fn for_driver(driver: &str) -> Option<Tool> {
-        match driver {
-            "docker" => Some(Tool::Docker),
-            "podman" => Some(Tool::Podman),
-            _ => None,
         }
     }
 }

@@ -20,6 +20,16 @@ impl Setup {
         let remote = FakeApi::start().await;
         let config = kubeconfig(&[("lgtm-central", &central.url), ("lgtm-remote", &remote.url)]);
         tools.file("kubeconfig", &config);
+        for (profile, api) in [("lgtm-central", &central), ("lgtm-remote", &remote)] {
+            // The fake linkerd reads the gateway from the API; the API reports the Kubernetes
+            // version the fake minikube started the profile with.
+            tools.file(&format!("api-{profile}"), &api.url);
+            api.version_from(tools.root.path().join(format!("k8s-{profile}")));
+        }
+        // The Link that link-gen prints is applied to the remote, where linkerd-multicluster
+        // (faked helm) brought its CRD.
+        remote.install_linkerd_multicluster();
+        central_controllers(&central, &tools);
         Setup {
             tools,
             central,
@@ -31,6 +41,48 @@ impl Setup {
     pub async fn deployer(&self, args: &[&str]) -> Output {
         deployer_with_path(args, &self.tools.path_env(), self.state.path(), &self.tools).await
     }
+}
+
+/// The multicluster gateway's LoadBalancer address, as the linkerd-multicluster chart creates
+/// the Service (annotated with the gateway's identity, which link-gen reads too).
+pub const GATEWAY_IP: &str = "192.168.49.202";
+
+/// What the central cluster's controllers do after the deployer's charts and manifests: MetalLB
+/// gives the multicluster gateway its address, and the bucket Job's pod finishes. Both happen
+/// only once the deployer waits for them, i.e. later than a deployer that does not wait looks.
+pub fn central_controllers(central: &FakeApi, tools: &FakeTools) {
+    central.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {
+            "name": "linkerd-gateway", "namespace": "linkerd-multicluster",
+            "annotations": {
+                "mirror.linkerd.io/gateway-identity":
+                    "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.lgtm-central.cluster.local"
+            }
+        },
+        "spec": {"type": "LoadBalancer", "ports": [{"name": "mc-gateway", "port": 4143}]},
+        "status": {"loadBalancer": {}}
+    }));
+    central.when_awaited(
+        "services",
+        "linkerd-gateway",
+        serde_json::json!({"status": {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP, "ipMode": "VIP"}]}}}),
+        tools.note("controller: service linkerd-multicluster/linkerd-gateway got its address"),
+    );
+    central.when_awaited(
+        "jobs",
+        "rustfs-buckets-1",
+        serde_json::json!({"status": {
+            "succeeded": 1,
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                 "message": "Reached expected number of succeeded pods"},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                 "message": "Reached expected number of succeeded pods"}
+            ]
+        }}),
+        tools.note("controller: job storage/rustfs-buckets-1 complete"),
+    );
 }
 
 pub async fn deployer_with_path(

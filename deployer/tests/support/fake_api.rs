@@ -92,6 +92,9 @@ struct State {
     pod_logs: Mutex<BTreeMap<String, String>>,
     /// Once this file exists, every request hangs (an API server that stopped answering).
     hang_when: Mutex<Option<std::path::PathBuf>>,
+    /// Where `GET /version` reads the cluster's Kubernetes version (the fake minikube writes it
+    /// when it starts the profile); v1.35.1 when unset or missing.
+    version_file: Mutex<Option<std::path::PathBuf>>,
 }
 
 impl FakeApi {
@@ -112,6 +115,7 @@ impl FakeApi {
             pod_sockets: Mutex::new(BTreeMap::new()),
             pod_logs: Mutex::new(BTreeMap::new()),
             hang_when: Mutex::new(None),
+            version_file: Mutex::new(None),
         });
         let router = Router::new()
             .route(
@@ -121,6 +125,10 @@ impl FakeApi {
             .route(
                 "/api/v1/namespaces/{namespace}/pods/{pod}/log",
                 axum::routing::get(pod_log).with_state(state.clone()),
+            )
+            .route(
+                "/version",
+                axum::routing::get(version).with_state(state.clone()),
             )
             .fallback({
                 let state = state.clone();
@@ -203,6 +211,54 @@ impl FakeApi {
             .insert(format!("{namespace}/{pod}"), log.to_string());
     }
 
+    /// The cluster's Kubernetes version is the one in `path` (e.g. `v1.31.0`).
+    pub fn version_from(&self, path: std::path::PathBuf) {
+        *self.state.version_file.lock().unwrap() = Some(path);
+    }
+
+    /// A controller that finishes its work only some time after the object exists, later than
+    /// a client that does not wait would look: once a client watches `plural` for the object
+    /// `name` (kube-rs `await_condition` lists and watches with `metadata.name=<name>`), `patch`
+    /// is merged into the stored object (which must exist by then) and watchers are told.
+    /// `done` runs after the patch (e.g. to note the moment in the fake tools' call log).
+    pub fn when_awaited(
+        &self,
+        plural: &str,
+        name: &str,
+        patch: Value,
+        done: impl FnOnce() + Send + 'static,
+    ) {
+        let api = self.clone();
+        let (plural, name) = (plural.to_string(), name.to_string());
+        let path = format!("/{plural}?");
+        let selector = format!("metadata.name%3D{name}");
+        tokio::spawn(async move {
+            loop {
+                let awaited = api.requests().iter().any(|r| {
+                    r.contains(&path) && r.contains(&selector) && r.contains("watch=true")
+                });
+                if let Some(mut object) = awaited.then(|| api.find(&plural, &name)).flatten() {
+                    merge(&mut object, &patch);
+                    api.put(object);
+                    done();
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    /// The stored object of collection `<plural>` named `name` (any namespace).
+    fn find(&self, plural: &str, name: &str) -> Option<Value> {
+        let objects = self.state.objects.lock().unwrap();
+        objects
+            .iter()
+            .filter(|(collection, _)| collection.ends_with(&format!("/{plural}")))
+            .flat_map(|(_, by_key)| by_key.values())
+            .find(|o| o["metadata"]["name"] == name)
+            .cloned()
+    }
+
     /// Stores an object as a controller would (e.g. a status update), telling watchers.
     pub fn put(&self, object: Value) {
         let (collection, key) = locate(&object);
@@ -243,6 +299,30 @@ impl FakeApi {
             .filter(|r| !r.starts_with("GET "))
             .collect()
     }
+}
+
+/// `GET /version`, as the API server answers it (k8s.io/apimachinery version.Info).
+async fn version(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {
+    let path = state.version_file.lock().unwrap().clone();
+    let git_version = path
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "v1.35.1".to_string());
+    let numbers: Vec<&str> = git_version.trim_start_matches('v').split('.').collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "major": numbers.first().copied().unwrap_or("1"),
+            "minor": numbers.get(1).copied().unwrap_or("35"),
+            "gitVersion": git_version,
+            "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.25.6",
+            "compiler": "gc",
+            "platform": "linux/amd64"
+        }),
+    )
 }
 
 fn gv(row: &KindRow) -> String {

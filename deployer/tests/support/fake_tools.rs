@@ -8,6 +8,49 @@ use std::path::{Path, PathBuf};
 const MINIKUBE: &str = r#"#!/bin/sh
 root="$(dirname "$0")/.."
 echo "minikube $*" >> "$root/calls.log"
+flag() { name="$1"; shift; for a in "$@"; do case "$a" in "--$name="*) echo "${a#*=}"; return;; esac; done; }
+version() { if [ -f "$root/minikube-version" ]; then cat "$root/minikube-version"; else echo v1.38.1; fi; }
+# The Kubernetes version minikube picks when none is given (DefaultKubernetesVersion per release).
+default_kubernetes() {
+  case "$(version)" in
+    v1.34.*) echo v1.31.0 ;; v1.35.*) echo v1.32.0 ;; v1.36.*) echo v1.33.1 ;;
+    v1.37.*) echo v1.34.0 ;; v1.38.0) echo v1.35.0 ;; v1.38.*) echo v1.35.1 ;; *) echo v1.36.0 ;;
+  esac
+}
+# Models pkg/drivers/kic (docker/podman drivers): the first start on a network creates it (the
+# static IP's /24 when one is given, else 192.168.49.0/24); a node gets the static IP or the
+# network's gateway + 1; an address another node holds fails fast; a start that finds the network
+# being created by another start falls back to the default bridge with only a warning.
+start() {
+  network="$(flag network "$@")"; static="$(flag static-ip "$@")"
+  kubernetes="$(flag kubernetes-version "$@")"; [ -n "$kubernetes" ] || kubernetes="$(default_kubernetes)"
+  subnet=""
+  if [ -f "$root/network-$network" ]; then subnet="$(cat "$root/network-$network")"
+  elif [ -f "$root/creating-network-$network" ]; then
+    if [ -n "$static" ]; then
+      echo "X Exiting due to IF_DEDICATED_NETWORK: Unable to create dedicated network, this might result in cluster IP change after restart: network $network already exists" >&2; exit 80
+    fi
+    echo "! Unable to create dedicated network, this might result in cluster IP change after restart: network $network already exists" >&2
+    network=bridge; subnet=172.17.0
+  else
+    touch "$root/creating-network-$network"; sleep 0.3
+    if [ -n "$static" ]; then subnet="${static%.*}"; else subnet=192.168.49; fi
+    echo "$subnet" > "$root/network-$network"; rm -f "$root/creating-network-$network"
+  fi
+  if [ -n "$static" ]; then ip="$static"; else ip="$subnet.2"; fi
+  if [ "${ip%.*}" != "$subnet" ]; then
+    echo "X Exiting due to GUEST_PROVISION: error provisioning guest: Failed to start host: creating host: create: creating: create kic node: create container: docker: Error response from daemon: Invalid address $ip: It does not belong to any of this network's subnets." >&2; exit 80
+  fi
+  for other in "$root"/running-*; do
+    [ -f "$other" ] || continue; other="${other##*/running-}"; [ "$other" = "$profile" ] && continue
+    if [ "$(cat "$root/ip-$other" 2>/dev/null)" = "$ip" ]; then
+      echo "X Exiting due to GUEST_PROVISION: error provisioning guest: Failed to start host: creating host: create: creating: create kic node: create container: can't create with that IP, address already in use" >&2; exit 80
+    fi
+  done
+  sleep 0.5
+  echo "$ip" > "$root/ip-$profile"; echo "$network $ip" > "$root/attached-$profile"
+  echo "$kubernetes" > "$root/k8s-$profile"; touch "$root/running-$profile"
+}
 # `minikube status -p X ...` or `minikube -p X image ...`: the command, then the profile.
 if [ "$1" = "-p" ]; then profile="$2"; shift 2; cmd="$1"; else cmd="$1"; profile="$3"; fi
 if [ -f "$root/fail-minikube-$cmd" ]; then cat "$root/fail-minikube-$cmd" >&2; exit 1; fi
@@ -19,10 +62,10 @@ case "$cmd" in
       printf '{"Name":"%s","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}\n' "$profile"
       exit 7
     fi ;;
-  start) sleep 0.5; touch "$root/running-$profile" ;;
+  start) start "$@" ;;
   ip) cat "$root/ip-$profile" ;;
-  delete) rm -f "$root/running-$profile" "$root/image-$profile" ;;
-  version) if [ -f "$root/minikube-version" ]; then cat "$root/minikube-version"; else echo v1.38.1; fi ;;
+  delete) rm -f "$root/running-$profile" "$root/image-$profile" "$root/attached-$profile" ;;
+  version) version ;;
   kubectl)
     # `kubectl diff` exits 1 until the (one) manifest by URL was applied to the profile.
     case "$3" in
@@ -56,6 +99,13 @@ ns="$(arg --kube-context "$@")/$(arg --namespace "$@")"
 case "$1 $2" in
   "upgrade --install")
     if [ -f "$root/fail-helm-$3" ]; then touch "$root/helm-failed-$3"; cat "$root/fail-helm-$3" >&2; exit 1; fi
+    # The charts' kubeVersion floors (their Chart.yaml), against the version the cluster runs.
+    case "${4#*/}" in mimir-distributed) floor=32 ;; linkerd-*) floor=31 ;; *) floor=0 ;; esac
+    running="$(cat "$root/k8s-$(arg --kube-context "$@")" 2>/dev/null || echo v1.35.1)"
+    minor="${running#v1.}"; minor="${minor%%.*}"
+    if [ "$minor" -lt "$floor" ]; then
+      echo "Error: chart requires kubeVersion: ^1.$floor.0-0 which is incompatible with Kubernetes $running" >&2; exit 1
+    fi
     dir="$root/helm/$ns/$3"; mkdir -p "$dir"
     printf '[{"name":"%s","namespace":"%s","revision":"1","updated":"2026-11-27 20:00:00 +0000 UTC","status":"deployed","chart":"%s-%s","app_version":"1.0"}]\n' \
       "$3" "${ns#*/}" "${4#*/}" "$(arg --version "$@")" > "$dir/list.json" ;;
@@ -68,12 +118,49 @@ case "$1 $2" in
 esac
 "#;
 
-/// Records its arguments and prints `out-<tool>` when the test wrote one.
-const RECORD_ONLY: &str = r#"#!/bin/sh
+/// The container engine of the docker driver: builds keep one host image as "<tag> <id>" (the ID
+/// in `build-id` when the test wrote one, for changed sources); `save` writes it to the archive;
+/// `container inspect` answers a node's networks as docker prints them; `info` answers the
+/// preflight (`docker-info.json`, and `docker-info.stderr` for a daemon that is down).
+const DOCKER: &str = r#"#!/bin/sh
 root="$(dirname "$0")/.."
-tool="$(basename "$0")"
-echo "$tool $*" >> "$root/calls.log"
-if [ -f "$root/out-$tool" ]; then cat "$root/out-$tool"; fi
+echo "docker $*" >> "$root/calls.log"
+case "$1" in
+  version) echo 28.2.2 ;;
+  # The preflight's question: an engine of 8 CPUs and 32 GiB unless the test wrote its answer.
+  info) if [ -f "$root/docker-info.json" ]; then cat "$root/docker-info.json"
+        else printf '{"NCPU":8,"MemTotal":34359738368,"OperatingSystem":"Ubuntu 24.04.3 LTS","OSType":"linux","DockerRootDir":"/var/lib/docker"}\n'; fi
+        if [ -f "$root/docker-info.stderr" ]; then cat "$root/docker-info.stderr" >&2; exit 1; fi ;;
+  build) id="sha256:2222222222222222"; [ -f "$root/build-id" ] && id="$(cat "$root/build-id")"
+         echo "$3 $id" > "$root/host-image" ;;
+  image) if [ -f "$root/host-image" ]; then read tag id < "$root/host-image"
+           [ "$tag" = "$5" ] && { echo "$id"; exit 0; }; fi
+         echo "Error response from daemon: No such image: $5" >&2; exit 1 ;;
+  save) read tag id < "$root/host-image"; echo "$tag $id" > "$3" ;;
+  container) profile="$5"
+    if [ ! -f "$root/attached-$profile" ] && [ -f "$root/running-$profile" ]; then
+      echo "lgtm $(cat "$root/ip-$profile")" > "$root/attached-$profile"; fi
+    if [ -f "$root/attached-$profile" ]; then read network ip < "$root/attached-$profile"
+      printf '{"%s":{"IPAMConfig":null,"Links":null,"Aliases":null,"Gateway":"%s.1","IPAddress":"%s","IPPrefixLen":24}}\n' "$network" "${ip%.*}" "$ip"
+    else echo "Error response from daemon: No such container: $profile" >&2; exit 1; fi ;;
+esac
+"#;
+
+/// linkerd: `multicluster link-gen` reads the target cluster's gateway Service from its API (the
+/// URL in `api-<context>`) and fails as edge-26.8.3's multicluster/cmd/link-gen.go does when the
+/// Service is missing or has no LoadBalancer address; otherwise prints a Link.
+const LINKERD: &str = r#"#!/bin/sh
+root="$(dirname "$0")/.."
+echo "linkerd $*" >> "$root/calls.log"
+if [ "$3 $4" = "multicluster link-gen" ] && [ -f "$root/api-$2" ]; then
+  body="$(curl -s "$(cat "$root/api-$2")/api/v1/namespaces/linkerd-multicluster/services/linkerd-gateway")"
+  case "$body" in *'"kind":"Status"'*) echo 'Error: services "linkerd-gateway" not found' >&2; exit 1 ;; esac
+  address="$(echo "$body" | grep -o '"ingress":\[{"ip":"[^"]*"' | sed 's/.*"ip":"//; s/"$//')"
+  if [ -z "$address" ]; then echo "Error: gateway linkerd-gateway.linkerd-multicluster has no ingress addresses" >&2; exit 1; fi
+  printf 'apiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata:\n  name: %s\n  namespace: linkerd-multicluster\nspec:\n  targetClusterName: %s\n  gatewayAddress: %s\n' "$6" "$6" "$address"
+  exit 0
+fi
+if [ -f "$root/out-linkerd" ]; then cat "$root/out-linkerd"; fi
 "#;
 
 pub struct FakeTools {
@@ -81,13 +168,15 @@ pub struct FakeTools {
 }
 
 impl FakeTools {
-    /// minikube, helm and linkerd; `minikube ip` answers 192.168.49.2 for lgtm-central and
-    /// 192.168.49.3 for lgtm-remote.
+    /// minikube, helm, linkerd and docker. `minikube ip` answers the address a start gave the
+    /// node; before any start, 192.168.49.2 for lgtm-central and 192.168.49.3 for lgtm-remote (for
+    /// tests that pretend the profiles run).
     pub fn new() -> Self {
         let tools = FakeTools::empty();
         tools.script("minikube", MINIKUBE);
         tools.script("helm", HELM);
-        tools.script("linkerd", RECORD_ONLY);
+        tools.script("linkerd", LINKERD);
+        tools.script("docker", DOCKER);
         tools.file("ip-lgtm-central", "192.168.49.2\n");
         tools.file("ip-lgtm-remote", "192.168.49.3\n");
         tools
@@ -183,6 +272,21 @@ impl FakeTools {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// A closure that appends `line` to the call log, to place an event among the tools' calls.
+    pub fn note(&self, line: &str) -> impl FnOnce() + Send + 'static {
+        let log = self.root.path().join("calls.log");
+        let line = format!("{line}\n");
+        move || {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap();
+            file.write_all(line.as_bytes()).unwrap();
+        }
     }
 
     pub fn clear_calls(&self) {

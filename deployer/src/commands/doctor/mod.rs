@@ -83,8 +83,12 @@ fn count_failed(checks: &[Check]) -> usize {
 
 /// Each tool found, and recent enough.
 async fn tool_checks(settings: &Settings) -> Vec<Check> {
-    let mut tools = vec![Tool::Minikube, Tool::Helm, Tool::Linkerd];
-    tools.extend(settings.driver.as_deref().and_then(Tool::for_driver));
+    let tools = [
+        Tool::Minikube,
+        Tool::Helm,
+        Tool::Linkerd,
+        settings.driver.tool(),
+    ];
     let mut checks = Vec::new();
     for tool in tools {
         let name = tool.program();
