@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::parse_duration;
 use crate::loadtest::Rate;
+use crate::retention::{Retention, parse_retention};
 use crate::settings::{Driver, ImageBuilder};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
 
@@ -226,6 +227,17 @@ pub struct GlobalArgs {
     )]
     pub central_memory: String,
 
+    /// Disk of the central cluster's node, in minikube's syntax (e.g. 40g). Sized for the default
+    /// retentions (manifests/README.md, "Disk budget"); raise it with them. minikube cannot
+    /// resize an existing profile's disk: it takes effect on a new profile.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_CENTRAL_DISK_SIZE",
+        default_value = "40g"
+    )]
+    pub central_disk_size: String,
+
     /// CPUs of the remote cluster.
     #[arg(long, global = true, env = "LGTM_REMOTE_CPUS", default_value_t = 2)]
     pub remote_cpus: u16,
@@ -233,6 +245,29 @@ pub struct GlobalArgs {
     /// Memory of the remote cluster, in minikube's syntax (e.g. 4g, 4096m).
     #[arg(long, global = true, env = "LGTM_REMOTE_MEMORY", default_value = "4g")]
     pub remote_memory: String,
+
+    /// Disk of the remote cluster's node, in minikube's syntax (e.g. 20g). It keeps no telemetry
+    /// beyond its Prometheus's 6h.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_REMOTE_DISK_SIZE",
+        default_value = "20g"
+    )]
+    pub remote_disk_size: String,
+
+    /// How long Mimir keeps metrics (its compactor deletes older blocks), in days (7d) or hours
+    /// that make whole days (168h).
+    #[arg(long, global = true, env = "LGTM_METRICS_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub metrics_retention: Retention,
+
+    /// How long Loki keeps logs (its compactor deletes older chunks), in whole days.
+    #[arg(long, global = true, env = "LGTM_LOGS_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub logs_retention: Retention,
+
+    /// How long Tempo keeps traces (its compactor deletes older blocks), in whole days.
+    #[arg(long, global = true, env = "LGTM_TRACES_RETENTION", default_value = "3d", value_parser = parse_retention)]
+    pub traces_retention: Retention,
 
     /// minikube driver: docker or podman (both clusters join one container network, which only
     /// these drivers have; the same engine builds the demo-app image).

@@ -42,6 +42,7 @@ pub mod minikube;
 pub mod pins;
 pub mod plan;
 pub mod preflight;
+pub mod retention;
 pub mod settings;
 pub mod stack;
 pub mod steps;

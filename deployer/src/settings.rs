@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::GlobalArgs;
+use crate::retention::Retention;
 
 /// Which of the two clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +91,8 @@ pub struct ClusterSpec {
     pub domain: String,
     pub cpus: u16,
     pub memory: String,
+    /// minikube's `--disk-size` for a new profile.
+    pub disk_size: String,
 }
 
 impl ClusterSpec {
@@ -98,12 +101,21 @@ impl ClusterSpec {
     }
 }
 
+/// How long each backend keeps its data in the central object store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub metrics: Retention,
+    pub logs: Retention,
+    pub traces: Retention,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub state_dir: PathBuf,
     pub kubeconfig: Option<PathBuf>,
     pub central: ClusterSpec,
     pub remote: ClusterSpec,
+    pub retention: RetentionSettings,
     pub driver: Driver,
     pub image_builder: ImageBuilder,
     pub network: String,
@@ -129,6 +141,7 @@ impl Settings {
                 domain: args.central_domain.clone(),
                 cpus: args.central_cpus,
                 memory: args.central_memory.clone(),
+                disk_size: args.central_disk_size.clone(),
             },
             remote: ClusterSpec {
                 role: Role::Remote,
@@ -136,6 +149,12 @@ impl Settings {
                 domain: args.remote_domain.clone(),
                 cpus: args.remote_cpus,
                 memory: args.remote_memory.clone(),
+                disk_size: args.remote_disk_size.clone(),
+            },
+            retention: RetentionSettings {
+                metrics: args.metrics_retention,
+                logs: args.logs_retention,
+                traces: args.traces_retention,
             },
             driver: args.driver,
             image_builder: args.image_builder,

@@ -22,6 +22,23 @@ const DOCUMENTED_FREE_FORM: &[(&str, &str)] = &[
     ("tempo-distributed", "storage.trace.s3"),
     // The grafana subchart shows `# ingressClassName: nginx` under ingress.
     ("kube-prometheus-stack", "grafana.ingress.ingressClassName"),
+    // linkerd-control-plane documents these in comments ("#destinationResources:" ...) and its
+    // templates read them (destination.yaml, identity.yaml, proxy-injector.yaml, heartbeat.yaml).
+    ("linkerd-control-plane", "destinationResources"),
+    ("linkerd-control-plane", "spValidatorResources"),
+    ("linkerd-control-plane", "identityResources"),
+    ("linkerd-control-plane", "proxyInjectorResources"),
+    ("linkerd-control-plane", "heartbeatResources"),
+    // mimir-distributed's defaults list only `requests`; each component's template writes the
+    // whole `resources` block with toYaml, so `limits` beside it reaches the container (the
+    // rendered record in manifests/rendered shows them).
+    ("mimir-distributed", "distributor.resources.limits"),
+    ("mimir-distributed", "ingester.resources.limits"),
+    ("mimir-distributed", "store_gateway.resources.limits"),
+    ("mimir-distributed", "querier.resources.limits"),
+    ("mimir-distributed", "query_frontend.resources.limits"),
+    ("mimir-distributed", "query_scheduler.resources.limits"),
+    ("mimir-distributed", "compactor.resources.limits"),
 ];
 
 struct ValuesFile {

@@ -78,14 +78,15 @@ fn the_link_controller_names_the_central_cluster() {
 
 #[test]
 fn each_cluster_writes_as_its_own_tenant() {
-    // Grafana (central monitor.yaml) reads both tenants; every other file writes one.
+    // Grafana (central monitor.yaml) reads both tenants and Mimir (central mimir.yaml) limits both;
+    // every other file writes one.
     for file in support::repo::files_under(&manifests_dir().join("remote"), &["yaml"]) {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(!text.contains("_local"), "{} names _local", file.display());
     }
     for file in support::repo::files_under(&manifests_dir().join("central"), &["yaml"]) {
         let text = std::fs::read_to_string(&file).unwrap();
-        if !file.ends_with("monitor.yaml") {
+        if !file.ends_with("monitor.yaml") && !file.ends_with("mimir.yaml") {
             assert!(
                 !text.contains("remote01"),
                 "{} names remote01",
@@ -98,6 +99,20 @@ fn each_cluster_writes_as_its_own_tenant() {
         let remote_write = &monitor["prometheus"]["prometheusSpec"]["remoteWrite"][0];
         assert_eq!(remote_write["headers"]["X-Scope-OrgID"], tenant);
         assert_eq!(remote_write["sendExemplars"], true);
+        // The WAL backlog sent once Mimir is reachable meets 429s; without this they are dropped.
+        assert_eq!(remote_write["queueConfig"]["retryOnRateLimit"], true);
+        // ... and the tenant has limits of its own that let the backlog through.
+        let overrides = &values("central", "mimir.yaml")["runtimeConfig"]["overrides"][tenant];
+        for limit in [
+            "ingestion_rate",
+            "ingestion_burst_size",
+            "out_of_order_time_window",
+        ] {
+            assert!(
+                !overrides[limit].is_null(),
+                "mimir.yaml: {tenant} has no {limit}"
+            );
+        }
         let vector = values(cluster, "vector.yaml");
         assert_eq!(vector["customConfig"]["sinks"]["loki"]["tenant_id"], tenant);
         let agent = deployment(cluster, "telemetry-agent.yaml", "telemetry-agent");

@@ -57,7 +57,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         sorted(vec![
             "minikube status -p lgtm-central -o json".to_string(),
             "minikube start -p lgtm-central --driver=docker --kubernetes-version=v1.35.1 --cpus=6 \
-             --memory=16g --dns-domain=lgtm-central.cluster.local --network=lgtm \
+             --memory=16g --disk-size=40g --dns-domain=lgtm-central.cluster.local --network=lgtm \
              --container-runtime=containerd --addons=metrics-server --addons=metallb --embed-certs"
                 .to_string(),
             // MetalLB's pool.
@@ -84,7 +84,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube status -p lgtm-remote -o json".to_string(),
             "minikube status -p lgtm-remote -o json".to_string(),
             "minikube start -p lgtm-remote --driver=docker --kubernetes-version=v1.35.1 --cpus=2 \
-             --memory=4g --dns-domain=lgtm-remote.cluster.local --network=lgtm \
+             --memory=4g --disk-size=20g --dns-domain=lgtm-remote.cluster.local --network=lgtm \
              --static-ip=192.168.49.3 --container-runtime=containerd --addons=metrics-server \
              --addons=metallb --embed-certs"
                 .to_string(),
@@ -138,7 +138,7 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
     );
     assert!(position("docker container inspect") < position("linkerd --context lgtm-central"));
     // The stores install once the bucket Job is done; the link once the gateway has its address.
-    let buckets = position("controller: job storage/rustfs-buckets-1 complete");
+    let buckets = position("controller: job storage/rustfs-buckets-");
     for release in ["mimir", "loki", "tempo"] {
         assert!(
             buckets < position(&format!("helm upgrade --install {release} ")),

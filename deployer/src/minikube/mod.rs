@@ -30,6 +30,7 @@ pub fn start(cluster: &ClusterSpec, settings: &Settings, static_ip: Option<&str>
         format!("--kubernetes-version={}", settings.kubernetes_version),
         format!("--cpus={}", cluster.cpus),
         format!("--memory={}", cluster.memory),
+        format!("--disk-size={}", cluster.disk_size),
         format!("--dns-domain={}", cluster.domain),
         format!("--network={}", settings.network),
     ];

@@ -1,18 +1,21 @@
 //! Free disk where the container engine keeps its data (the node containers' disks, images and
-//! volumes), else where the state folder is. Each minikube profile gets a 20000 MB disk by
-//! default (sparse), and the stack's images take several GB per cluster.
+//! volumes), else where the state folder is. Each profile's disk (`--central-disk-size`,
+//! `--remote-disk-size`, minikube's `--disk-size`) is sparse, but may grow to its size as
+//! images, volumes and the stores' data fill it.
 
 use std::path::Path;
 
+use crate::settings::ClusterSpec;
+
 use super::Check;
-use super::memory::show_mib;
+use super::memory::{Memory, parse_memory, show_mib};
 
 /// Below this a run will stop partway (images do not fit): a FAIL.
 const BLOCKING_MIB: u64 = 10 * 1024;
-/// Per profile, what minikube's default disk may grow to: below it, a WARN.
-const COMFORTABLE_MIB_PER_PROFILE: u64 = 20_000;
+/// minikube's own default `--disk-size`, for a size that cannot be read.
+const DEFAULT_DISK_MIB: u64 = 20_000;
 
-pub fn disk_check(path: &Path, profiles: usize) -> Check {
+pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
     let name = "free disk";
     // The state folder may not exist before the first run; its parent tells the same.
     let existing = path
@@ -28,11 +31,18 @@ pub fn disk_check(path: &Path, profiles: usize) -> Check {
                     "cannot read the free space of {}: {error}",
                     existing.display()
                 ),
-                "check `df -h` yourself: two profiles need about 40 GB",
+                "check `df -h` yourself against the profiles' disk sizes",
             );
         }
     };
-    let comfortable = COMFORTABLE_MIB_PER_PROFILE * profiles.max(1) as u64;
+    // Below what the profiles' disks may grow to: a WARN.
+    let comfortable: u64 = clusters
+        .iter()
+        .map(|c| match parse_memory(&c.disk_size) {
+            Some(Memory::Mib(mib)) => mib,
+            _ => DEFAULT_DISK_MIB,
+        })
+        .sum();
     let detail = format!("{} free at {}", show_mib(free), existing.display());
     if free < BLOCKING_MIB {
         Check::fail(
@@ -44,10 +54,11 @@ pub fn disk_check(path: &Path, profiles: usize) -> Check {
         Check::warn(
             name,
             format!(
-                "{detail}; {profiles} profile(s) may grow to {}",
+                "{detail}; the profiles' disks may grow to {}",
                 show_mib(comfortable)
             ),
-            "free disk space before the first run pulls the images",
+            "free disk space, or give smaller --central-disk-size / --remote-disk-size (they \
+             apply when a profile is created)",
         )
     } else {
         Check::pass(name, detail)

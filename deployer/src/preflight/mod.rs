@@ -125,7 +125,7 @@ pub async fn machine_checks(
         .and_then(|i| i.data_dir.clone())
         .filter(|d| d.is_dir())
         .unwrap_or_else(|| settings.state_dir.clone());
-    checks.push(disk::disk_check(&data_dir, clusters.len()));
+    checks.push(disk::disk_check(&data_dir, clusters));
     checks
 }
 

@@ -14,6 +14,7 @@ const MESHED: &[&str] = &["observability", "storage", "mimir", "loki", "tempo"];
 
 pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
     let cluster = &context.settings.central;
+    let retention = context.settings.retention;
     let release = |name: &str, namespace: &str, chart: &str| {
         Workload::Release(context.release(cluster, name, namespace, chart))
     };
@@ -49,20 +50,22 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
         // that write to the buckets; they need nothing of each other, so they install at once.
         context.manifest(cluster, "buckets", "storage"),
         Workload::SideBySide(vec![
-            Workload::Release(with_domain(
-                context,
-                cluster,
-                "mimir",
-                "mimir-distributed",
-                &[],
+            Workload::Release(with_retention(
+                with_domain(context, cluster, "mimir", "mimir-distributed", &[]),
+                "mimir.structuredConfig.limits.compactor_blocks_retention_period",
+                retention.metrics,
             )),
-            Workload::Release(with_domain(context, cluster, "loki", "loki", &[])),
-            Workload::Release(with_domain(
-                context,
-                cluster,
-                "tempo",
-                "tempo-distributed",
-                &[],
+            Workload::Release(with_retention(
+                with_domain(context, cluster, "loki", "loki", &[]),
+                "loki.limits_config.retention_period",
+                retention.logs,
+            )),
+            // No cluster domain for tempo-distributed: it reads global.clusterDomain only in its
+            // gateway (off), and renders short service names that resolve in any domain.
+            Workload::Release(with_retention(
+                context.release(cluster, "tempo", "tempo", "tempo-distributed"),
+                "compactor.config.compaction.block_retention",
+                retention.traces,
             )),
         ]),
         release("traefik", "traefik", "traefik"),
@@ -106,6 +109,17 @@ fn with_domain(
     } else {
         set_domain(&mut release, cluster, keys);
     }
+    release
+}
+
+/// How long a backend keeps its data (`--metrics-retention` and friends), at the chart key that
+/// sets its compactor's retention.
+fn with_retention(
+    mut release: crate::helm::HelmRelease,
+    key: &str,
+    retention: crate::retention::Retention,
+) -> crate::helm::HelmRelease {
+    release.set.push((key.to_string(), retention.as_hours()));
     release
 }
 

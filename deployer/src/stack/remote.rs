@@ -2,7 +2,7 @@
 //! telemetry agent, the log shipper and the demo. Everything it sends goes through the Linkerd
 //! mirrors of the central services (`<service>-lgtm-central`).
 
-use super::{ClusterWorkloads, Context, Workload, names, set_domain};
+use super::{ClusterWorkloads, Context, Workload, names};
 
 /// The mirrors of mimir-distributor, loki-write and tempo-distributor are made in the namespace
 /// of the same name, so those must exist on the remote too.
@@ -13,13 +13,14 @@ pub(super) fn workloads(context: &Context) -> ClusterWorkloads {
     let release = |name: &str, namespace: &str, chart: &str| {
         Workload::Release(context.release(cluster, name, namespace, chart))
     };
-    let mut multicluster = context.release(
+    // No identityTrustDomain: linkerd-multicluster reads it only for the gateway, which the
+    // remote does not run.
+    let multicluster = context.release(
         cluster,
         "linkerd-multicluster",
         "linkerd-multicluster",
         "linkerd-multicluster",
     );
-    set_domain(&mut multicluster, cluster, &["identityTrustDomain"]);
     ClusterWorkloads {
         namespaces: names(MESHED),
         workloads: vec![

@@ -69,9 +69,13 @@ pub fn central_controllers(central: &FakeApi, tools: &FakeTools) {
         serde_json::json!({"status": {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP, "ipMode": "VIP"}]}}}),
         tools.note("controller: service linkerd-multicluster/linkerd-gateway got its address"),
     );
+    // The Job's name carries a number bumped when its template changes.
+    let buckets =
+        super::repo::single_document(&super::repo::manifests_dir().join("central/buckets.yaml"));
+    let job = buckets["metadata"]["name"].as_str().unwrap().to_string();
     central.when_awaited(
         "jobs",
-        "rustfs-buckets-1",
+        &job,
         serde_json::json!({"status": {
             "succeeded": 1,
             "conditions": [
@@ -81,7 +85,7 @@ pub fn central_controllers(central: &FakeApi, tools: &FakeTools) {
                  "message": "Reached expected number of succeeded pods"}
             ]
         }}),
-        tools.note("controller: job storage/rustfs-buckets-1 complete"),
+        tools.note(&format!("controller: job storage/{job} complete")),
     );
 }
 
