@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::Value;
+use testkit::cut_proxy::CutProxy;
 use testkit::otlp::{Failure, OtlpSink};
 use testkit::process::Proc;
 use testkit::prometheus::promtool_check;
@@ -326,6 +327,92 @@ async fn upstream_down_then_back_loses_nothing_and_readiness_follows() {
         (agent.ready_status().await == 200).then_some(())
     })
     .await;
+}
+
+/// The attack of issue 15 item 3: the upstream dies while export calls are in flight (the
+/// connection breaks mid-call, which tonic reports as `Unknown: transport error`), then comes
+/// back. Every span the agent acknowledged must arrive; none may be counted as failed.
+#[tokio::test]
+async fn an_upstream_killed_with_calls_in_flight_loses_no_acknowledged_span() {
+    let sink = OtlpSink::start().await;
+    let proxy = CutProxy::start(sink.grpc_addr()).await;
+    let agent = Agent::start(&proxy.endpoint(), &[]).await;
+    // One call through first, so the agent holds an open connection to cut.
+    let warm = agent
+        .post_http("application/x-protobuf", request(1, "warm").encode_to_vec())
+        .await;
+    assert_eq!(warm.status(), 200);
+    wait_spans(&sink, "warm", 1).await;
+
+    proxy.hold();
+    for _ in 0..5 {
+        let response = agent
+            .post_http("application/x-protobuf", request(50, "cut").encode_to_vec())
+            .await;
+        assert_eq!(response.status(), 200, "acknowledged");
+    }
+    eventually("an export call in flight", WAIT, async || {
+        proxy.has_held_data().then_some(())
+    })
+    .await;
+    proxy.kill().await;
+    proxy.restart().await;
+
+    agent
+        .wait_metric("otelcol_exporter_sent_spans_total", 251.0)
+        .await;
+    assert_eq!(
+        agent
+            .metric("otelcol_exporter_send_failed_spans_total")
+            .await,
+        0.0,
+        "a broken connection is retried, not dropped"
+    );
+    wait_spans(&sink, "cut", 250).await;
+}
+
+/// Issue 15 item 4: ids the upstream (pdata) would refuse are refused per request, so a bad
+/// sender's spans never share a batch with others' and cannot get it refused whole.
+#[tokio::test]
+async fn invalid_ids_are_refused_per_request_and_good_senders_are_unaffected() {
+    let sink = OtlpSink::start().await;
+    let agent = Agent::start(&sink.grpc_endpoint(), &[]).await;
+    let with_ids = |trace_id: Vec<u8>, span_id: Vec<u8>| {
+        let mut r = request(5, "bad");
+        for s in &mut r.resource_spans[0].scope_spans[0].spans {
+            s.trace_id = trace_id.clone();
+            s.span_id = span_id.clone();
+        }
+        r.encode_to_vec()
+    };
+    let bad = [
+        with_ids(vec![1; 3], vec![1; 8]),
+        with_ids(vec![1; 16], vec![1; 100]),
+        with_ids(vec![0; 16], vec![1; 8]),
+    ];
+    for body in &bad {
+        let response = agent
+            .post_http("application/x-protobuf", body.clone())
+            .await;
+        assert_eq!(response.status(), 400);
+        let status = grpc_export(agent.grpc, body.clone()).await;
+        assert_eq!(status.unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+    let good = agent
+        .post_http("application/x-protobuf", request(7, "good").encode_to_vec())
+        .await;
+    assert_eq!(good.status(), 200);
+    wait_spans(&sink, "good", 7).await;
+    assert!(spans_of_run(&sink, "bad").is_empty());
+    let text = agent.metrics_text().await;
+    assert_eq!(
+        metric_sum(&text, "otelcol_receiver_refused_spans_total", None),
+        30.0
+    );
+    assert_eq!(
+        metric_sum(&text, "otelcol_receiver_accepted_spans_total", None),
+        7.0
+    );
 }
 
 /// Sends `requests` requests of 10 spans over HTTP; returns (answered 200, answered 503).

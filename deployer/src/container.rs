@@ -66,3 +66,14 @@ pub fn node_networks(driver: Driver, profile: &str) -> CommandSpec {
         "is the {profile} cluster running? see `minikube status -p {profile}`"
     ))
 }
+
+/// Removes the shared network; the engine refuses while a container is attached to it.
+pub fn remove_network(driver: Driver, network: &str) -> CommandSpec {
+    CommandSpec::new(
+        driver.tool(),
+        ["network", "rm", network],
+        format!("remove the {network} network"),
+    )
+    .allow_failure()
+    .timeout(Duration::from_secs(60))
+}

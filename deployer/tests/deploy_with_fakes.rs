@@ -43,11 +43,12 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
 
     let calls = setup.tools.calls();
     let gateway_api_url = "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml";
-    let gateway_api = format!(
-        "kubectl -- apply --server-side --field-manager=lgtm-deployer -f {gateway_api_url}"
-    );
-    let gateway_api_diff =
-        format!("kubectl -- diff --server-side --field-manager=lgtm-deployer -f {gateway_api_url}");
+    let kubectl = |profile: &str, verb: &str| {
+        format!(
+            "minikube -p {profile} kubectl -- --context={profile} {verb} --server-side \
+             --field-manager=lgtm-deployer -f {gateway_api_url}"
+        )
+    };
     let archive = setup.state.path().join("images/lgtm-demo-app-0.1.0.tar");
     let archive = archive.display();
     // The image steps run beside the charts, so only the order within a cluster's chain is
@@ -67,8 +68,8 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
             "minikube ip -p lgtm-central".to_string(),
             // The network check.
             "minikube ip -p lgtm-central".to_string(),
-            format!("minikube -p lgtm-central {gateway_api_diff}"),
-            format!("minikube -p lgtm-central {gateway_api}"),
+            kubectl("lgtm-central", "diff"),
+            kubectl("lgtm-central", "apply"),
             // Is the image there already? Then load the archive and check that it arrived.
             "minikube -p lgtm-central image ls --format json".to_string(),
             format!("minikube -p lgtm-central image load {archive}"),
@@ -90,8 +91,8 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
                 .to_string(),
             "minikube ip -p lgtm-remote".to_string(),
             "minikube ip -p lgtm-remote".to_string(),
-            format!("minikube -p lgtm-remote {gateway_api_diff}"),
-            format!("minikube -p lgtm-remote {gateway_api}"),
+            kubectl("lgtm-remote", "diff"),
+            kubectl("lgtm-remote", "apply"),
             "minikube -p lgtm-remote image ls --format json".to_string(),
             format!("minikube -p lgtm-remote image load {archive}"),
             "minikube -p lgtm-remote image ls --format json".to_string(),
@@ -453,7 +454,10 @@ async fn status_reports_both_clusters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_needs_confirmation_and_keeps_the_certificates() {
     let setup = Setup::new().await;
-    assert!(setup.deployer(&["certs"]).await.status.success());
+    assert!(setup.deployer(&["all"]).await.status.success());
+    let kept_ip = setup.state.path().join("network/lgtm-remote.static-ip");
+    assert!(kept_ip.exists());
+    setup.tools.clear_calls();
     let refused = setup.deployer(&["destroy"]).await;
     assert!(!refused.status.success());
     assert!(text(&refused.stderr).contains("nothing was deleted"));
@@ -465,8 +469,27 @@ async fn destroy_needs_confirmation_and_keeps_the_certificates() {
         setup.tools.calls(),
         [
             "minikube delete -p lgtm-central",
-            "minikube delete -p lgtm-remote"
+            "minikube delete -p lgtm-remote",
+            "docker network rm lgtm"
         ]
     );
+    assert!(text(&output.stdout).contains("remove the lgtm network: done"));
     assert!(setup.state.path().join("certs/trust-anchor.crt").exists());
+    assert!(!kept_ip.exists(), "a new profile may take any address");
+    assert!(!setup.tools.root.path().join("network-lgtm").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_keeps_a_network_another_container_uses() {
+    let setup = Setup::new().await;
+    assert!(setup.deployer(&["all"]).await.status.success());
+    // Someone else's container on the same network.
+    setup.tools.file("attached-someone", "lgtm 192.168.49.50\n");
+    let output = setup.deployer(&["destroy", "--yes"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("network lgtm kept: Error response from daemon: error while removing network: network lgtm id 5b0d3c7e has active endpoints"),
+        "{}",
+        text(&output.stdout)
+    );
 }

@@ -130,7 +130,7 @@ async fn a_second_run_changes_nothing_and_says_so() {
     assert!(upgrades(&calls).is_empty(), "{calls:?}");
     let work = [
         "minikube start",
-        "kubectl -- apply",
+        " apply --server-side",
         "docker save",
         " image load ",
         "helm upgrade",

@@ -30,9 +30,10 @@ if [ "$(nproc)" -ge 2 ]; then agent_cpu="taskset -c 1"; load_cpu="taskset -c 0";
 echo "== building (release)"
 cargo build --release --locked -q -p demo-app --bin demo-app
 cargo build --release --locked -q -p testkit --example otlp_light_sink --example otlp_blast
-bin=target/release/demo-app
-sink_bin=target/release/examples/otlp_light_sink
-blast=target/release/examples/otlp_blast
+target=${CARGO_TARGET_DIR:-target}
+bin=$target/release/demo-app
+sink_bin=$target/release/examples/otlp_light_sink
+blast=$target/release/examples/otlp_blast
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }

@@ -5,10 +5,13 @@
 //! - [`prometheus`]: a real Prometheus server (Debian's `prometheus` binary) scraping targets,
 //!   with its HTTP API for queries and exemplars.
 //! - [`loki`]: a fake Loki push endpoint; [`kube_api`]: a fake Kubernetes API serving Events.
+//! - [`cut_proxy`]: a TCP proxy that holds calls in flight and then breaks every connection
+//!   at once, like a killed upstream.
 //! - [`raw_grpc`]: a tonic codec for sending pre-encoded (or malformed) protobuf as is.
 //! - [`process`]: runs one of the project's binaries, collects its JSON log lines from stdout
 //!   and finds the address it listens on.
 
+pub mod cut_proxy;
 pub mod kube_api;
 pub mod loki;
 pub mod otlp;

@@ -152,6 +152,11 @@ impl OtlpSink {
         self.failure.lock().unwrap().clone()
     }
 
+    /// The gRPC receiver's address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr.expect("started")
+    }
+
     /// `http://127.0.0.1:<port>` of the gRPC receiver.
     pub fn grpc_endpoint(&self) -> String {
         format!("http://{}", self.grpc_addr.expect("started"))

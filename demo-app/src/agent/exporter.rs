@@ -119,8 +119,14 @@ impl GrpcExporter {
                 url: url.to_owned(),
                 reason: e.to_string(),
             })?;
+        // The call timeout is enforced here too, not only announced in `grpc-timeout`: an
+        // upstream that stops answering must not hold a worker forever. Keep-alive pings find
+        // a connection whose peer vanished without a FIN or RST.
         let channel = endpoint
             .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
             .connect_lazy();
         let headers = headers
@@ -167,8 +173,36 @@ impl GrpcExporter {
     }
 }
 
+/// tonic reports two different things as a `Status`:
+/// - a status the upstream returned (`grpc-status` in its headers or trailers), which tonic
+///   parses without a source error: classified by code, like the Collector's OTLP exporter;
+/// - a failure below gRPC (connection refused, reset or closed mid-call, h2 GOAWAY or
+///   RST_STREAM, our own call timeout), which tonic turns into a status with the underlying
+///   error as its source and a code of its choosing, usually `Unknown: transport error`
+///   (`Status::from_error` in tonic's status.rs). The upstream never judged the data, so it
+///   is always retryable: dropping it would lose spans we acknowledged.
+///
+/// The same holds for a stream that ended without any final status (tonic's "missing
+/// grpc-status trailer", e.g. a proxy cutting the stream): the upstream returned no verdict.
 fn classify_status(status: &tonic::Status) -> SendError {
     let retry_after = grpc_retry_delay(status.details());
+    if let Some(cause) = std::error::Error::source(status) {
+        return SendError::Retryable {
+            reason: format!(
+                "the call failed below gRPC ({:?}: {}): {}",
+                status.code(),
+                status.message(),
+                error_chain(cause)
+            ),
+            retry_after: None,
+        };
+    }
+    if status.code() == tonic::Code::Unknown && status.message().starts_with(NO_FINAL_STATUS) {
+        return SendError::Retryable {
+            reason: format!("the call ended without a status: {}", status.message()),
+            retry_after: None,
+        };
+    }
     let reason = format!(
         "upstream answered {:?}: {}",
         status.code(),
@@ -182,6 +216,23 @@ fn classify_status(status: &tonic::Status) -> SendError {
     } else {
         SendError::Permanent { reason }
     }
+}
+
+/// How tonic's message starts when a response stream ended with neither trailers nor status.
+const NO_FINAL_STATUS: &str = "protocol error: missing grpc-status";
+
+/// `error: cause: cause...`, for the log line of a failed call.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    // A handful of levels says what happened; the bound keeps a cyclic chain harmless.
+    for _ in 0..8 {
+        let Some(cause) = source else { break };
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn delivered(response: ExportTraceServiceResponse) -> Delivered {
@@ -364,6 +415,23 @@ mod tests {
         let invalid = tonic::Status::invalid_argument("bad");
         assert!(matches!(
             classify_status(&invalid),
+            SendError::Permanent { .. }
+        ));
+    }
+
+    #[test]
+    fn failures_below_grpc_are_retryable_whatever_the_code() {
+        // What tonic makes of a connection reset mid-call: Unknown, with the io error as source.
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let broken = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        let SendError::Retryable { reason, .. } = classify_status(&broken) else {
+            panic!("a broken connection must be retried");
+        };
+        assert!(reason.contains("below gRPC"), "{reason}");
+        // The same code sent by the upstream itself stays permanent.
+        assert!(matches!(
+            classify_status(&tonic::Status::unknown("upstream bug")),
             SendError::Permanent { .. }
         ));
     }

@@ -11,10 +11,12 @@ pub enum GunzipError {
     Invalid(String),
 }
 
-/// Inflates `data`, refusing to produce more than `limit` bytes.
+/// Inflates `data`, refusing to produce more than `limit` bytes. Concatenated gzip members
+/// are one stream (as Go's gzip reader, the Collector's, reads them); anything after the last
+/// member that is not another valid member is an error, never silently ignored.
 pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
-    let read = flate2::read::GzDecoder::new(data)
+    let read = flate2::read::MultiGzDecoder::new(data)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| GunzipError::Invalid(e.to_string()))?;
@@ -45,6 +47,17 @@ mod tests {
         );
         assert!(matches!(
             gunzip_bounded(b"not gzip", 100),
+            Err(GunzipError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn trailing_garbage_after_a_member_is_an_error() {
+        let two = [gzip(b"ab"), gzip(b"cd")].concat();
+        assert_eq!(gunzip_bounded(&two, 100).unwrap(), b"abcd");
+        let garbage = [gzip(b"ab"), b"garbage".to_vec()].concat();
+        assert!(matches!(
+            gunzip_bounded(&garbage, 100),
             Err(GunzipError::Invalid(_))
         ));
     }

@@ -1,18 +1,24 @@
-//! What both receivers do with a decoded request: add the agent's resource attributes, count
-//! the spans, re-encode, and put it in the queue, or refuse (or drop) it per the overflow
-//! policy, counting every span either way.
+//! What both receivers do with an encoded request: check it and count its spans in one pass
+//! over the wire format ([`otlp_scan`]), hold room for it in the queue, set the agent's
+//! resource attributes ([`otlp_rewrite`]) and queue it; or refuse (or drop) it, counting every
+//! span either way. A request is refused as a whole when any of it is invalid, so one bad
+//! sender never poisons a batch merged with others' data.
+//!
+//! Work is bounded before it is spent: at most `--max-concurrent-decodes` requests are
+//! inflated, checked and rewritten at once ([`Intake::decode_permit`]), and the rewritten
+//! copy is allocated only after its exact size has been reserved in the queue.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
+use super::body::BodyBudget;
 use super::metrics::{AgentMetrics, ExporterLabels, ReceiverLabels};
+use super::otlp_rewrite::ResourceRewrite;
+use super::otlp_scan::{self, Invalid};
 use super::queue::{EnqueueError, Item, Queue};
+use std::sync::Arc;
 
 /// What to do with data that does not fit in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,6 +40,15 @@ pub enum IntakeError {
     Full,
     #[error("the agent is shutting down; retry against another instance")]
     ShuttingDown,
+    /// Malformed, or ids the upstream would refuse (HTTP 400 / INVALID_ARGUMENT).
+    #[error("invalid ExportTraceServiceRequest: {0}")]
+    Invalid(#[from] Invalid),
+    /// Larger than the whole queue, once rewritten: it could never be queued (413 /
+    /// RESOURCE_EXHAUSTED without a retry hint).
+    #[error(
+        "request of {spans} spans / {bytes} bytes (with the agent's resource attributes) exceeds what the queue can ever hold; split it"
+    )]
+    TooLarge { spans: usize, bytes: usize },
 }
 
 pub struct Intake {
@@ -41,219 +56,232 @@ pub struct Intake {
     pub metrics: AgentMetrics,
     pub overflow: Overflow,
     /// Set on every resource, replacing an attribute of the same key.
-    pub resource_attributes: Vec<(String, String)>,
+    pub resource_attributes: ResourceRewrite,
     /// The exporter label of the queue metrics.
     pub exporter: &'static str,
+    /// Requests being inflated, decoded, checked or rewritten at once.
+    pub decodes: Semaphore,
+    /// The bytes all request bodies being received may hold at once.
+    pub bodies: Arc<BodyBudget>,
+    pub body_timeout: Duration,
 }
 
 impl Intake {
-    pub fn accept(
-        &self,
-        mut request: ExportTraceServiceRequest,
-        transport: &'static str,
-    ) -> Result<(), IntakeError> {
-        let spans = count_spans(&request);
-        if spans == 0 {
-            return Ok(());
-        }
-        set_resource_attributes(&mut request, &self.resource_attributes);
-        let item = Item {
-            payload: Bytes::from(request.encode_to_vec()),
-            spans,
-        };
+    /// Waits for a turn to decode: holding the permit bounds the memory and CPU spent on
+    /// requests at once, whatever the number of connections.
+    pub async fn decode_permit(&self) -> Result<SemaphorePermit<'_>, IntakeError> {
+        // Only a closed semaphore fails, and nothing closes it; say "shutting down" if so.
+        self.decodes
+            .acquire()
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)
+    }
+
+    /// Checks, counts and queues one encoded `ExportTraceServiceRequest`.
+    pub fn accept(&self, request: Bytes, transport: &'static str) -> Result<(), IntakeError> {
         let receiver = ReceiverLabels {
             receiver: "otlp",
             transport,
         };
-        let exporter = ExporterLabels {
-            exporter: self.exporter,
+        let found = match otlp_scan::scan(&request) {
+            Ok(found) => found,
+            Err(invalid) => {
+                let spans = otlp_scan::count_spans_leniently(&request);
+                self.count_refused(&receiver, spans);
+                return Err(invalid.into());
+            }
         };
+        let spans = found.spans;
+        if spans == 0 {
+            return Ok(());
+        }
+        let bytes = if self.resource_attributes.is_empty() {
+            request.len()
+        } else {
+            self.resource_attributes.output_len(&request)
+        };
+        if !self.queue.could_ever_hold(spans, bytes) {
+            self.count_refused(&receiver, spans);
+            return Err(IntakeError::TooLarge { spans, bytes });
+        }
+        let reservation = match self.queue.reserve(spans, bytes) {
+            Ok(reservation) => reservation,
+            Err(e) => return self.not_queued(e, &receiver, spans),
+        };
+        let payload = if self.resource_attributes.is_empty() {
+            request
+        } else {
+            Bytes::from(self.resource_attributes.rewrite(&request, bytes))
+        };
+        reservation.commit(Item { payload, spans });
+        self.metrics
+            .accepted_spans
+            .get_or_create(&receiver)
+            .inc_by(spans as u64);
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn count_refused(&self, receiver: &ReceiverLabels, spans: usize) {
+        self.metrics
+            .refused_spans
+            .get_or_create(receiver)
+            .inc_by(spans as u64);
+    }
+
+    fn not_queued(
+        &self,
+        error: EnqueueError,
+        receiver: &ReceiverLabels,
+        spans: usize,
+    ) -> Result<(), IntakeError> {
         let n = spans as u64;
-        match self.queue.push(item) {
-            Ok(()) => {
+        if error == EnqueueError::Closed {
+            self.count_refused(receiver, spans);
+            return Err(IntakeError::ShuttingDown);
+        }
+        self.metrics
+            .enqueue_failed_spans
+            .get_or_create(&self.exporter_labels())
+            .inc_by(n);
+        match self.overflow {
+            Overflow::Refuse => {
+                self.count_refused(receiver, spans);
+                Err(IntakeError::Full)
+            }
+            Overflow::Drop => {
                 self.metrics
                     .accepted_spans
-                    .get_or_create(&receiver)
+                    .get_or_create(receiver)
                     .inc_by(n);
-                self.update_gauges(&exporter);
+                tracing::debug!(spans, "queue full; spans dropped (--overflow drop)");
                 Ok(())
-            }
-            Err(EnqueueError::Closed) => {
-                self.metrics
-                    .refused_spans
-                    .get_or_create(&receiver)
-                    .inc_by(n);
-                Err(IntakeError::ShuttingDown)
-            }
-            Err(EnqueueError::Full { .. }) => {
-                self.metrics
-                    .enqueue_failed_spans
-                    .get_or_create(&exporter)
-                    .inc_by(n);
-                match self.overflow {
-                    Overflow::Refuse => {
-                        self.metrics
-                            .refused_spans
-                            .get_or_create(&receiver)
-                            .inc_by(n);
-                        Err(IntakeError::Full)
-                    }
-                    Overflow::Drop => {
-                        self.metrics
-                            .accepted_spans
-                            .get_or_create(&receiver)
-                            .inc_by(n);
-                        tracing::debug!(spans, "queue full; spans dropped (--overflow drop)");
-                        Ok(())
-                    }
-                }
             }
         }
     }
 
-    fn update_gauges(&self, exporter: &ExporterLabels) {
+    fn exporter_labels(&self) -> ExporterLabels {
+        ExporterLabels {
+            exporter: self.exporter,
+        }
+    }
+
+    fn update_gauges(&self) {
+        let exporter = self.exporter_labels();
         let usage = self.queue.usage();
         self.metrics
             .queue_size
-            .get_or_create(exporter)
+            .get_or_create(&exporter)
             .set(i64::try_from(usage.spans).unwrap_or(i64::MAX));
         self.metrics
             .queue_size_bytes
-            .get_or_create(exporter)
+            .get_or_create(&exporter)
             .set(i64::try_from(usage.bytes).unwrap_or(i64::MAX));
     }
 }
 
-pub fn count_spans(request: &ExportTraceServiceRequest) -> usize {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum()
-}
-
-/// Adds or overrides `attributes` on every resource (a request without one gets one).
-pub fn set_resource_attributes(
-    request: &mut ExportTraceServiceRequest,
-    attributes: &[(String, String)],
-) {
-    if attributes.is_empty() {
-        return;
-    }
-    for resource_spans in &mut request.resource_spans {
-        let resource = resource_spans
-            .resource
-            .get_or_insert_with(Resource::default);
-        for (key, value) in attributes {
-            let value = Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.clone())),
-            });
-            match resource.attributes.iter_mut().find(|kv| &kv.key == key) {
-                Some(existing) => existing.value = value,
-                None => resource.attributes.push(KeyValue {
-                    key: key.clone(),
-                    value,
-                    ..Default::default()
-                }),
-            }
-        }
+/// An intake over a small queue, for unit tests of the receivers.
+#[cfg(test)]
+pub fn test_intake(overflow: Overflow, max_spans: usize) -> Intake {
+    Intake {
+        queue: Arc::new(Queue::new(super::queue::QueueLimits {
+            max_spans,
+            max_bytes: 1 << 20,
+        })),
+        metrics: AgentMetrics::new(),
+        overflow,
+        resource_attributes: ResourceRewrite::default(),
+        exporter: "otlp",
+        decodes: Semaphore::new(1),
+        bodies: BodyBudget::new(1 << 20),
+        body_timeout: Duration::from_secs(1),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
 
-    fn request(spans: usize) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![KeyValue {
-                        key: "k8s.cluster.name".into(),
-                        value: Some(AnyValue {
-                            value: Some(any_value::Value::StringValue("from-sdk".into())),
-                        }),
+    fn request(spans: usize, trace_id: u8) -> Bytes {
+        let span = Span {
+            trace_id: vec![trace_id; 16],
+            span_id: vec![1; 8],
+            ..Default::default()
+        };
+        Bytes::from(
+            ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![span; spans],
                         ..Default::default()
                     }],
                     ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![Span::default(); spans],
-                    ..Default::default()
                 }],
-                ..Default::default()
-            }],
-        }
-    }
-
-    #[test]
-    fn overrides_and_adds_resource_attributes() {
-        let mut r = request(1);
-        set_resource_attributes(
-            &mut r,
-            &[
-                ("k8s.cluster.name".into(), "lgtm-remote".into()),
-                ("env".into(), "poc".into()),
-            ],
-        );
-        let attrs = &r.resource_spans[0].resource.as_ref().unwrap().attributes;
-        assert_eq!(attrs.len(), 2);
-        assert_eq!(
-            attrs[0].value.as_ref().unwrap().value,
-            Some(any_value::Value::StringValue("lgtm-remote".into()))
-        );
-        assert_eq!(attrs[1].key, "env");
+            }
+            .encode_to_vec(),
+        )
     }
 
     fn intake(overflow: Overflow, max_spans: usize) -> Intake {
-        Intake {
-            queue: Arc::new(Queue::new(super::super::queue::QueueLimits {
-                max_spans,
-                max_bytes: 1 << 20,
-            })),
-            metrics: AgentMetrics::new(),
-            overflow,
-            resource_attributes: vec![],
-            exporter: "otlp",
-        }
+        test_intake(overflow, max_spans)
+    }
+
+    fn has(text: &str, line: &str) {
+        assert!(text.contains(line), "{line} not in {text}");
     }
 
     #[test]
     fn refuses_or_drops_past_the_bound_and_counts_each_span() {
         let refuse = intake(Overflow::Refuse, 5);
-        refuse.accept(request(3), "grpc").unwrap();
+        refuse.accept(request(3, 7), "grpc").unwrap();
         assert!(matches!(
-            refuse.accept(request(3), "grpc"),
+            refuse.accept(request(3, 7), "grpc"),
             Err(IntakeError::Full)
         ));
         let text = refuse.metrics.encode(false);
-        assert!(
-            text.contains(
-                "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3"
-            ),
-            "{text}"
+        has(
+            &text,
+            "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3",
         );
-        assert!(
-            text.contains(
-                "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3"
-            ),
-            "{text}"
+        has(
+            &text,
+            "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3",
         );
-        assert!(
-            text.contains("otelcol_exporter_enqueue_failed_spans_total{exporter=\"otlp\"} 3"),
-            "{text}"
+        has(
+            &text,
+            "otelcol_exporter_enqueue_failed_spans_total{exporter=\"otlp\"} 3",
         );
 
         let drop = intake(Overflow::Drop, 5);
-        drop.accept(request(3), "http").unwrap();
-        drop.accept(request(3), "http").unwrap();
+        drop.accept(request(3, 7), "http").unwrap();
+        drop.accept(request(3, 7), "http").unwrap();
         let text = drop.metrics.encode(false);
-        assert!(
-            text.contains("otelcol_exporter_enqueue_failed_spans_total{exporter=\"otlp\"} 3"),
-            "{text}"
+        has(
+            &text,
+            "otelcol_exporter_enqueue_failed_spans_total{exporter=\"otlp\"} 3",
         );
         assert_eq!(drop.queue.usage().spans, 3);
+    }
+
+    #[test]
+    fn an_invalid_or_oversized_request_is_refused_whole_and_counted() {
+        let intake = intake(Overflow::Refuse, 5);
+        let bad = request(4, 0);
+        assert!(matches!(
+            intake.accept(bad, "http"),
+            Err(IntakeError::Invalid(Invalid::ZeroId { .. }))
+        ));
+        assert!(matches!(
+            intake.accept(request(6, 7), "http"),
+            Err(IntakeError::TooLarge { spans: 6, .. })
+        ));
+        assert_eq!(intake.queue.usage().spans, 0);
+        has(
+            &intake.metrics.encode(false),
+            "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"http\"} 10",
+        );
     }
 }

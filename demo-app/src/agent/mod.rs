@@ -13,6 +13,7 @@
 //! The agent never traces itself: `main` disables span export for this subcommand, so its
 //! own relaying cannot loop back into its receivers.
 
+pub mod body;
 pub mod events;
 pub mod exporter;
 pub mod gzip;
@@ -20,11 +21,14 @@ pub mod health;
 pub mod intake;
 pub mod loki;
 pub mod metrics;
+pub mod otlp_rewrite;
+pub mod otlp_scan;
 pub mod queue;
 pub mod receiver_grpc;
 pub mod receiver_http;
 pub mod retry;
 pub mod sent_events;
+pub mod wire;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -37,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +50,7 @@ use exporter::{ExportProtocol, Exporter, ExporterError, TENANT_HEADER};
 use health::ExportHealth;
 use intake::{Intake, Overflow};
 use metrics::{AgentMetrics, ExporterLabels};
+use otlp_rewrite::ResourceRewrite;
 use queue::{BatchLimits, Queue, QueueLimits};
 use retry::BackoffPolicy;
 use worker::Worker;
@@ -98,9 +104,21 @@ pub struct AgentArgs {
     #[arg(long, env = "AGENT_EXPORTERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub exporters: u16,
 
-    /// Largest OTLP request accepted, in bytes (larger: RESOURCE_EXHAUSTED / 413).
+    /// Largest OTLP request accepted, in bytes, compressed or inflated (larger:
+    /// RESOURCE_EXHAUSTED / 413).
     #[arg(long, env = "AGENT_MAX_REQUEST_BYTES", default_value_t = 4 * MIB)]
     pub max_request_bytes: usize,
+
+    /// Requests inflated, checked and rewritten at once (others wait their turn). With the
+    /// queue's and the bodies' budgets this bounds the agent's memory: about
+    /// --queue-max-bytes + --max-request-bytes x this + 30 MiB.
+    #[arg(long, env = "AGENT_MAX_CONCURRENT_DECODES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_decodes: u16,
+
+    /// A request body must arrive whole within this long (a stalled one is answered 408 /
+    /// DEADLINE_EXCEEDED and gives its buffer back).
+    #[arg(long, env = "AGENT_BODY_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
 
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -273,8 +291,16 @@ pub async fn run(
         queue: queue.clone(),
         metrics: metrics.clone(),
         overflow: args.queue.overflow,
-        resource_attributes: args.resource_attributes.clone(),
+        resource_attributes: ResourceRewrite::new(&args.resource_attributes),
         exporter: exporter.kind(),
+        decodes: Semaphore::new(usize::from(args.max_concurrent_decodes)),
+        // Bodies share what the decodes may hold: the memory bound stays
+        // queue + max request x decodes (+ the process's own).
+        bodies: body::BodyBudget::new(
+            args.max_request_bytes
+                .saturating_mul(usize::from(args.max_concurrent_decodes)),
+        ),
+        body_timeout: args.body_timeout,
     });
     let events_pipeline = events::Pipeline::from_args(
         &args.events,

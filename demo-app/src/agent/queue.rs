@@ -100,28 +100,42 @@ impl Queue {
     /// Adds an item, or refuses it when it would cross either bound (nothing is evicted:
     /// the caller decides whether that means "retry later" or "drop and count").
     pub fn push(&self, item: Item) -> Result<(), EnqueueError> {
-        let bytes = item.payload.len();
-        {
-            let mut s = self.lock();
-            if s.closed {
-                return Err(EnqueueError::Closed);
-            }
-            if s.used_spans + item.spans > self.limits.max_spans
-                || s.used_bytes + bytes > self.limits.max_bytes
-            {
-                return Err(EnqueueError::Full {
-                    spans: s.used_spans,
-                    bytes: s.used_bytes,
-                });
-            }
-            s.used_spans += item.spans;
-            s.used_bytes += bytes;
-            s.waiting_spans += item.spans;
-            s.waiting_bytes += bytes;
-            s.waiting.push_back((Instant::now(), item));
-        }
-        self.arrived.notify_one();
+        self.reserve(item.spans, item.payload.len())?.commit(item);
         Ok(())
+    }
+
+    /// Holds room for an item before it is built, so that building it (an allocation of
+    /// `bytes`) already counts against the bound. Dropping the reservation gives it back.
+    pub fn reserve(&self, spans: usize, bytes: usize) -> Result<Reservation<'_>, EnqueueError> {
+        let mut s = self.lock();
+        if s.closed {
+            return Err(EnqueueError::Closed);
+        }
+        let fits = s
+            .used_spans
+            .checked_add(spans)
+            .is_some_and(|n| n <= self.limits.max_spans)
+            && s.used_bytes
+                .checked_add(bytes)
+                .is_some_and(|n| n <= self.limits.max_bytes);
+        if !fits {
+            return Err(EnqueueError::Full {
+                spans: s.used_spans,
+                bytes: s.used_bytes,
+            });
+        }
+        s.used_spans += spans;
+        s.used_bytes += bytes;
+        Ok(Reservation {
+            queue: self,
+            spans,
+            bytes,
+        })
+    }
+
+    /// Whether an item this large could ever be queued (else it is refused for good).
+    pub fn could_ever_hold(&self, spans: usize, bytes: usize) -> bool {
+        spans <= self.limits.max_spans && bytes <= self.limits.max_bytes
     }
 
     /// Waits for the next batch: full by count or bytes, or whatever waits once the oldest
@@ -188,6 +202,38 @@ impl Queue {
             spans: s.used_spans,
             bytes: s.used_bytes,
         }
+    }
+}
+
+/// Room held in the queue for one item (see [`Queue::reserve`]).
+pub struct Reservation<'q> {
+    queue: &'q Queue,
+    spans: usize,
+    bytes: usize,
+}
+
+impl Reservation<'_> {
+    /// Queues the item in the room held (the counts are corrected to the item's real size).
+    pub fn commit(self, item: Item) {
+        let this = std::mem::ManuallyDrop::new(self);
+        {
+            let mut s = this.queue.lock();
+            // What the bound counts must match what `release` will give back.
+            s.used_spans = s.used_spans - this.spans + item.spans;
+            s.used_bytes = s.used_bytes - this.bytes + item.payload.len();
+            s.waiting_spans += item.spans;
+            s.waiting_bytes += item.payload.len();
+            s.waiting.push_back((Instant::now(), item));
+        }
+        this.queue.arrived.notify_one();
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut s = self.queue.lock();
+        s.used_spans = s.used_spans.saturating_sub(self.spans);
+        s.used_bytes = s.used_bytes.saturating_sub(self.bytes);
     }
 }
 

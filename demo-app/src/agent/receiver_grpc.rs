@@ -14,13 +14,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::StreamBody;
 use hyper::body::Frame;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
+use super::body::{self, BUSY_RETRY_AFTER, BodyError, BodyLimits, Held};
 use super::gzip::{GunzipError, gunzip_bounded};
 use super::intake::{Intake, IntakeError, REFUSED_RETRY_AFTER};
 use super::retry::encode_retry_info;
@@ -85,27 +84,34 @@ async fn export(
         .get("grpc-encoding")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
-    let message = read_message(body, encoding, state.max_message_bytes)
+    let intake = &state.intake;
+    let (compressed, message, _held) = read_frame(body, &headers, intake, state.max_message_bytes)
         .await
         .map_err(trailers_only)?;
-    let request = ExportTraceServiceRequest::decode(message).map_err(|e| {
-        trailers_only(GrpcError::new(
-            tonic::Code::InvalidArgument,
-            format!("malformed ExportTraceServiceRequest: {e}"),
-        ))
-    })?;
-    match state.intake.accept(request, "grpc") {
+    let _turn = intake.decode_permit().await.map_err(intake_error)?;
+    let message =
+        inflate(compressed, message, encoding, state.max_message_bytes).map_err(trailers_only)?;
+    match intake.accept(message, "grpc") {
         Ok(()) => Ok(ok_response()),
-        Err(e @ IntakeError::Full) => Err(trailers_only(GrpcError {
+        Err(e) => Err(intake_error(e)),
+    }
+}
+
+fn intake_error(e: IntakeError) -> Response {
+    let error = match e {
+        IntakeError::Full => GrpcError {
             code: tonic::Code::Unavailable,
             message: e.to_string(),
             retry_after: Some(REFUSED_RETRY_AFTER),
-        })),
-        Err(e @ IntakeError::ShuttingDown) => Err(trailers_only(GrpcError::new(
-            tonic::Code::Unavailable,
-            e.to_string(),
-        ))),
-    }
+        },
+        IntakeError::ShuttingDown => GrpcError::new(tonic::Code::Unavailable, e.to_string()),
+        IntakeError::Invalid(_) => GrpcError::new(tonic::Code::InvalidArgument, e.to_string()),
+        // No retry hint: the same request will never fit (OTLP's rule for this code).
+        IntakeError::TooLarge { .. } => {
+            GrpcError::new(tonic::Code::ResourceExhausted, e.to_string())
+        }
+    };
+    trailers_only(error)
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
@@ -115,28 +121,56 @@ fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct == GRPC_CONTENT_TYPE || ct.starts_with("application/grpc+proto"))
 }
 
-/// Reads the one length-prefixed message of a unary call (inflating it when gzip-compressed),
-/// refusing anything over the limit before buffering it.
+fn too_large(max_message_bytes: usize) -> GrpcError {
+    GrpcError::new(
+        tonic::Code::ResourceExhausted,
+        format!("message larger than the limit of {max_message_bytes} bytes"),
+    )
+}
+
+/// Reads the one length-prefixed message of a unary call (inflating it when gzip-compressed).
+#[cfg(test)]
 async fn read_message(
     body: Body,
     encoding: &str,
     max_message_bytes: usize,
 ) -> Result<Bytes, GrpcError> {
-    let too_large = || {
-        GrpcError::new(
-            tonic::Code::ResourceExhausted,
-            format!("message larger than the limit of {max_message_bytes} bytes"),
-        )
+    let intake = super::intake::test_intake(super::intake::Overflow::Refuse, 100);
+    let (compressed, message, _held) =
+        read_frame(body, &HeaderMap::new(), &intake, max_message_bytes).await?;
+    inflate(compressed, message, encoding, max_message_bytes)
+}
+
+/// Reads the one length-prefixed message of a unary call, refusing anything over the limit
+/// before buffering it; returns whether it is flagged compressed, and the message.
+async fn read_frame(
+    body: Body,
+    headers: &HeaderMap,
+    intake: &Intake,
+    max_message_bytes: usize,
+) -> Result<(bool, Bytes, Held), GrpcError> {
+    let limits = BodyLimits {
+        max_bytes: max_message_bytes + PREFIX_LEN,
+        timeout: intake.body_timeout,
     };
-    let limited = Limited::new(body, max_message_bytes + PREFIX_LEN);
-    let bytes = match limited.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(e) => {
-            return Err(GrpcError::new(
-                tonic::Code::Cancelled,
-                format!("request body: {e}"),
-            ));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let (bytes, held) = match body::read(body, declared, limits, &intake.bodies).await {
+        Ok(read) => read,
+        Err(BodyError::TooLarge { .. }) => return Err(too_large(max_message_bytes)),
+        Err(e @ BodyError::Busy { .. }) => {
+            return Err(GrpcError {
+                code: tonic::Code::ResourceExhausted,
+                message: e.to_string(),
+                retry_after: Some(BUSY_RETRY_AFTER),
+            });
+        }
+        Err(e @ BodyError::Stalled(_)) => {
+            return Err(GrpcError::new(tonic::Code::DeadlineExceeded, e.to_string()));
+        }
+        Err(e @ BodyError::Broken(_)) => {
+            return Err(GrpcError::new(tonic::Code::Cancelled, e.to_string()));
         }
     };
     if bytes.len() < PREFIX_LEN {
@@ -148,7 +182,7 @@ async fn read_message(
     let compressed = bytes[0] != 0;
     let declared = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
     if declared > max_message_bytes {
-        return Err(too_large());
+        return Err(too_large(max_message_bytes));
     }
     if declared != bytes.len() - PREFIX_LEN {
         return Err(GrpcError::new(
@@ -159,7 +193,16 @@ async fn read_message(
             ),
         ));
     }
-    let message = bytes.slice(PREFIX_LEN..);
+    Ok((compressed, bytes.slice(PREFIX_LEN..), held))
+}
+
+/// The message as sent, or inflated when flagged compressed.
+fn inflate(
+    compressed: bool,
+    message: Bytes,
+    encoding: &str,
+    max_message_bytes: usize,
+) -> Result<Bytes, GrpcError> {
     if !compressed {
         return Ok(message);
     }
@@ -177,7 +220,7 @@ async fn read_message(
     }
     match gunzip_bounded(&message, max_message_bytes) {
         Ok(inflated) => Ok(Bytes::from(inflated)),
-        Err(GunzipError::TooLarge { .. }) => Err(too_large()),
+        Err(GunzipError::TooLarge { .. }) => Err(too_large(max_message_bytes)),
         Err(e @ GunzipError::Invalid(_)) => {
             Err(GrpcError::new(tonic::Code::InvalidArgument, e.to_string()))
         }

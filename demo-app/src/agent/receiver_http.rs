@@ -7,12 +7,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 
+use super::body::{self, BUSY_RETRY_AFTER, BodyError, BodyLimits};
 use super::gzip::{GunzipError, gunzip_bounded};
 use super::intake::{Intake, IntakeError, REFUSED_RETRY_AFTER};
 use crate::serve::error::{ApiError, no_route, wrong_method};
@@ -96,9 +98,18 @@ async fn export(
         )
         .into_response()
     };
-    let mut bytes = axum::body::to_bytes(body, state.max_body_bytes)
+    let intake = &state.intake;
+    let limits = BodyLimits {
+        max_bytes: state.max_body_bytes,
+        timeout: intake.body_timeout,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let (mut bytes, _held) = body::read(body, declared, limits, &intake.bodies)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| body_error(e, too_large))?;
+    let _turn = intake.decode_permit().await.map_err(intake_error)?;
     if gzipped {
         bytes = match gunzip_bounded(&bytes, state.max_body_bytes) {
             Ok(inflated) => inflated.into(),
@@ -108,45 +119,79 @@ async fn export(
             }
         };
     }
-    let request = decode(encoding, &bytes).map_err(IntoResponse::into_response)?;
-    match state.intake.accept(request, "http") {
-        Ok(()) => Ok(success(encoding)),
-        Err(e) => {
-            let retry_after = match e {
-                IntakeError::Full => REFUSED_RETRY_AFTER.as_secs(),
-                IntakeError::ShuttingDown => 1,
-            };
-            let mut response = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            Err(response)
+    let request = match encoding {
+        Encoding::Protobuf => bytes,
+        Encoding::Json => {
+            json_to_protobuf(&bytes, state.max_body_bytes).map_err(IntoResponse::into_response)?
         }
+    };
+    match intake.accept(request, "http") {
+        Ok(()) => Ok(success(encoding)),
+        Err(e) => Err(intake_error(e)),
     }
 }
 
-fn decode(encoding: Encoding, bytes: &[u8]) -> Result<ExportTraceServiceRequest, ApiError> {
-    match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_protobuf",
-                format!("malformed ExportTraceServiceRequest: {e}"),
-            )
-        }),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("malformed OTLP/JSON ExportTraceServiceRequest: {e}"),
-            )
-        }),
+fn body_error(e: BodyError, too_large: impl Fn() -> Response) -> Response {
+    let (status, code) = match e {
+        BodyError::TooLarge { .. } => return too_large(),
+        BodyError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        BodyError::Stalled(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+        BodyError::Broken(_) => (StatusCode::BAD_REQUEST, "broken_body"),
+    };
+    let mut response = ApiError::new(status, code, e.to_string()).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(BUSY_RETRY_AFTER.as_secs()),
+        );
     }
+    response
+}
+
+fn intake_error(e: IntakeError) -> Response {
+    let (status, code, retry_after) = match e {
+        IntakeError::Full => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            Some(REFUSED_RETRY_AFTER.as_secs()),
+        ),
+        IntakeError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(1)),
+        IntakeError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_otlp", None),
+        IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None),
+    };
+    let mut response = ApiError::new(status, code, e.to_string()).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// What decoding OTLP/JSON into structs may cost per `{` of input (a span is ~300 bytes, an
+/// attribute ~100): a body of tiny objects is refused before it is decoded.
+const JSON_BYTES_PER_OBJECT: usize = 256;
+
+/// Decodes OTLP/JSON and encodes it as protobuf, for the same intake as protobuf requests.
+fn json_to_protobuf(bytes: &[u8], max_body_bytes: usize) -> Result<Bytes, ApiError> {
+    let objects = bytes.iter().filter(|&&b| b == b'{').count();
+    if objects.saturating_mul(JSON_BYTES_PER_OBJECT) > max_body_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "OTLP/JSON with {objects} objects would take more than {max_body_bytes} bytes to decode; split it or send protobuf"
+            ),
+        ));
+    }
+    let request: ExportTraceServiceRequest = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("malformed OTLP/JSON ExportTraceServiceRequest: {e}"),
+        )
+    })?;
+    Ok(Bytes::from(request.encode_to_vec()))
 }
 
 fn success(encoding: Encoding) -> Response {
@@ -206,20 +251,23 @@ mod tests {
         let json = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"x"}}]},
             "scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7",
             "name":"s","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
-        let r = decode(Encoding::Json, json).unwrap();
+        let encoded = json_to_protobuf(json, 10_000).unwrap();
+        let r = ExportTraceServiceRequest::decode(encoded).unwrap();
         assert_eq!(
             r.resource_spans[0].scope_spans[0].spans[0].span_id,
             vec![0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
         );
         assert_eq!(
-            decode(Encoding::Json, b"{").unwrap_err().status,
+            json_to_protobuf(b"{", 10_000).unwrap_err().status,
             StatusCode::BAD_REQUEST
         );
+        // Ten thousand empty resources: refused before decoding, not after.
+        let tiny = format!("{{\"resourceSpans\":[{}{{}}]}}", "{},".repeat(10_000));
         assert_eq!(
-            decode(Encoding::Protobuf, b"\xff\xff\xff")
+            json_to_protobuf(tiny.as_bytes(), 1_000_000)
                 .unwrap_err()
                 .status,
-            StatusCode::BAD_REQUEST
+            StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 }

@@ -8,6 +8,10 @@ use time::OffsetDateTime;
 
 use super::{ANCHOR_COMMON_NAME, ANCHOR_VALIDITY, ISSUER_VALIDITY};
 
+/// How far before "now" a certificate becomes valid: a node's clock may lag this machine's (a
+/// laptop's VM after sleep), and a certificate "not valid yet" breaks the mesh until it catches up.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
 /// A certificate and its private key, both PEM.
 pub struct MadeCert {
     pub cert_pem: String,
@@ -17,7 +21,12 @@ pub struct MadeCert {
 /// The trust anchor: self-signed, may sign CAs one level down (pathlen 1).
 pub fn anchor(now: OffsetDateTime) -> Result<MadeCert, rcgen::Error> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let params = ca_params(ANCHOR_COMMON_NAME, 1, now, now + ANCHOR_VALIDITY);
+    let params = ca_params(
+        ANCHOR_COMMON_NAME,
+        1,
+        now - CLOCK_SKEW,
+        now + ANCHOR_VALIDITY,
+    );
     let cert = params.self_signed(&key)?;
     Ok(MadeCert {
         cert_pem: cert.pem(),
@@ -35,7 +44,7 @@ pub fn issuer(
     let anchor_key = KeyPair::from_pem(anchor_key_pem)?;
     let anchor = Issuer::from_ca_cert_pem(anchor_cert_pem, anchor_key)?;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut params = ca_params(common_name, 0, now, now + ISSUER_VALIDITY);
+    let mut params = ca_params(common_name, 0, now - CLOCK_SKEW, now + ISSUER_VALIDITY);
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&key, &anchor)?;
     Ok(MadeCert {

@@ -37,7 +37,8 @@ pub async fn deploy(
             }
         }
     }
-    let toolbox = Toolbox::find_on_path(required_tools(&plan, settings))?;
+    let toolbox = Toolbox::find_on_path(required_tools(&plan, settings))?
+        .with_kubeconfig(settings.kubeconfig.clone());
     check_versions(&toolbox).await?;
     super::doctor::preflight(settings, target).await?;
     let deployer = Deployer::new(settings.clone(), toolbox);

@@ -1,10 +1,12 @@
-//! `destroy`: deletes both minikube profiles after a confirmation; certificates stay, so a new
-//! `deployer all` gives a mesh with the same trust anchor.
+//! `destroy`: deletes both minikube profiles after a confirmation, then their shared network when
+//! nothing else uses it; certificates stay, so a new `deployer all` gives a mesh with the same
+//! trust anchor.
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::container;
 use crate::error::DeployerError;
-use crate::minikube;
+use crate::minikube::{self, network};
 use crate::settings::Settings;
 use crate::tools::{Tool, Toolbox, runner};
 
@@ -19,12 +21,17 @@ pub async fn destroy(settings: &Settings, yes: bool, dry_run: bool) -> Result<()
             println!("$ {command}");
         }
         println!(
+            "$ {}    # kept when a container still uses it",
+            container::remove_network(settings.driver, &settings.network)
+        );
+        println!(
             "(certificates in {} are kept)",
             settings.certs_dir().display()
         );
         return Ok(());
     }
-    let toolbox = Toolbox::find_on_path([Tool::Minikube])?;
+    let toolbox = Toolbox::find_on_path([Tool::Minikube, settings.driver.tool()])?
+        .with_kubeconfig(settings.kubeconfig.clone());
     if !yes {
         let profiles: Vec<&str> = settings
             .clusters()
@@ -36,12 +43,41 @@ pub async fn destroy(settings: &Settings, yes: bool, dry_run: bool) -> Result<()
             profiles.join(" and ")
         ))?;
     }
-    for command in &commands {
+    for (command, cluster) in commands.iter().zip(settings.clusters()) {
         runner::run(&toolbox, command).await?;
         println!("{}: done", command.summary);
+        // The profile is gone, and with it the static IP it was made with.
+        if let Err(e) = network::forget_static_ip(&settings.state_dir, &cluster.profile) {
+            eprintln!(
+                "warning: cannot remove the kept static IP of {}: {e}",
+                cluster.profile
+            );
+        }
     }
+    remove_network(settings, &toolbox).await;
     println!("certificates kept in {}", settings.certs_dir().display());
     Ok(())
+}
+
+/// minikube labels the networks it creates with the network's own name and leaves them behind
+/// when the last profile on them is deleted. The engine refuses to remove a network a container
+/// still uses (another profile, a user's container): then it is kept, and said so.
+async fn remove_network(settings: &Settings, toolbox: &Toolbox) {
+    let command = container::remove_network(settings.driver, &settings.network);
+    match runner::run(toolbox, &command).await {
+        Ok(output) if output.success() => println!("{}: done", command.summary),
+        Ok(output) => println!(
+            "network {} kept: {}",
+            settings.network,
+            output
+                .stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("the engine refused")
+        ),
+        Err(e) => println!("network {} kept: {e}", settings.network),
+    }
 }
 
 fn confirm(question: &str) -> Result<(), DeployerError> {

@@ -31,7 +31,8 @@ pub async fn status(
         }
         return Ok(());
     }
-    let toolbox = Toolbox::find_on_path([Tool::Minikube])?;
+    let toolbox =
+        Toolbox::find_on_path([Tool::Minikube])?.with_kubeconfig(settings.kubeconfig.clone());
     let clients = Clients::new(settings.kubeconfig.clone());
     let (central, remote) = futures::join!(
         cluster_status(&toolbox, &clients, &settings.central),

@@ -92,8 +92,11 @@ pub fn diff_url(profile: &str, url: &str) -> CommandSpec {
     .allow_failure()
 }
 
-/// `minikube -p P kubectl -- <verb> --server-side --field-manager=lgtm-deployer -f URL`.
+/// `minikube -p P kubectl -- --context=P <verb> --server-side --field-manager=lgtm-deployer -f
+/// URL`. minikube's kubectl uses the kubeconfig's current context unless told, and that may be
+/// the other cluster.
 fn server_side_kubectl(profile: &str, verb: &str, url: &str, summary: String) -> CommandSpec {
+    let context = format!("--context={profile}");
     CommandSpec::new(
         Tool::Minikube,
         [
@@ -101,6 +104,7 @@ fn server_side_kubectl(profile: &str, verb: &str, url: &str, summary: String) ->
             profile,
             "kubectl",
             "--",
+            &context,
             verb,
             "--server-side",
             "--field-manager=lgtm-deployer",

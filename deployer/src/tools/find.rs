@@ -11,6 +11,9 @@ use super::Tool;
 #[derive(Debug, Clone, Default)]
 pub struct Toolbox {
     paths: BTreeMap<Tool, PathBuf>,
+    /// Given to every tool as KUBECONFIG, so helm, linkerd and minikube read and write the
+    /// contexts the deployer's own client reads (`--kubeconfig`).
+    kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +81,10 @@ impl Toolbox {
             }
         }
         if missing.is_empty() {
-            Ok(Toolbox { paths })
+            Ok(Toolbox {
+                paths,
+                kubeconfig: None,
+            })
         } else {
             Err(MissingTools { missing })
         }
@@ -88,6 +94,16 @@ impl Toolbox {
     pub fn find_on_path(required: impl IntoIterator<Item = Tool>) -> Result<Self, MissingTools> {
         let path = std::env::var_os("PATH");
         Self::find(required, path.as_deref())
+    }
+
+    /// Every tool run through this toolbox gets `KUBECONFIG=<path>` when one is given.
+    pub fn with_kubeconfig(mut self, kubeconfig: Option<PathBuf>) -> Self {
+        self.kubeconfig = kubeconfig;
+        self
+    }
+
+    pub fn kubeconfig(&self) -> Option<&std::path::Path> {
+        self.kubeconfig.as_deref()
     }
 
     /// The tools found, in a stable order.

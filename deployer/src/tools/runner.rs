@@ -75,7 +75,11 @@ fn stderr_block(stderr: &str) -> String {
 pub async fn run(toolbox: &Toolbox, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
     let command_line = spec.to_string();
     tracing::info!(command = %command_line, "{}", spec.summary);
-    let child = Command::new(toolbox.path(spec.tool))
+    let mut command = Command::new(toolbox.path(spec.tool));
+    if let Some(kubeconfig) = toolbox.kubeconfig() {
+        command.env("KUBECONFIG", kubeconfig);
+    }
+    let child = command
         .args(&spec.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -67,8 +67,10 @@ case "$cmd" in
   delete) rm -f "$root/running-$profile" "$root/image-$profile" "$root/attached-$profile" ;;
   version) version ;;
   kubectl)
-    # `kubectl diff` exits 1 until the (one) manifest by URL was applied to the profile.
-    case "$3" in
+    # `kubectl diff` exits 1 until the (one) manifest by URL was applied to the profile; the
+    # context must be the profile's (kubectl would use the kubeconfig's current one).
+    [ "$3" = "--context=$profile" ] || { echo "error: no --context=$profile: kubectl would use the current context" >&2; exit 1; }
+    case "$4" in
       diff) [ -f "$root/applied-$profile" ] || { echo "+ the manifest"; exit 1; } ;;
       apply) touch "$root/applied-$profile" ;;
     esac ;;
@@ -137,6 +139,12 @@ case "$1" in
            [ "$tag" = "$5" ] && { echo "$id"; exit 0; }; fi
          echo "Error response from daemon: No such image: $5" >&2; exit 1 ;;
   save) read tag id < "$root/host-image"; echo "$tag $id" > "$3" ;;
+  network) # network rm NAME: refused while a node is attached to it
+    for f in "$root"/attached-*; do [ -f "$f" ] || continue; read n ip < "$f"
+      if [ "$n" = "$3" ]; then echo "Error response from daemon: error while removing network: network $3 id 5b0d3c7e has active endpoints" >&2; exit 1; fi
+    done
+    if [ -f "$root/network-$3" ]; then rm "$root/network-$3"; echo "$3"
+    else echo "Error response from daemon: network $3 not found" >&2; exit 1; fi ;;
   container) profile="$5"
     if [ ! -f "$root/attached-$profile" ] && [ -f "$root/running-$profile" ]; then
       echo "lgtm $(cat "$root/ip-$profile")" > "$root/attached-$profile"; fi
@@ -157,6 +165,9 @@ if [ "$3 $4" = "multicluster link-gen" ] && [ -f "$root/api-$2" ]; then
   case "$body" in *'"kind":"Status"'*) echo 'Error: services "linkerd-gateway" not found' >&2; exit 1 ;; esac
   address="$(echo "$body" | grep -o '"ingress":\[{"ip":"[^"]*"' | sed 's/.*"ip":"//; s/"$//')"
   if [ -z "$address" ]; then echo "Error: gateway linkerd-gateway.linkerd-multicluster has no ingress addresses" >&2; exit 1; fi
+  # The credentials carry the kubeconfig entry as minikube wrote it, last-update included.
+  kubeconfig="$(printf 'apiVersion: v1\nclusters:\n- cluster:\n    extensions:\n    - extension:\n        last-update: %s\n        provider: minikube.sigs.k8s.io\n      name: cluster_info\n    server: %s\n  name: %s\n' "$(date '+%a, %d %b %Y %H:%M:%S.%N UTC')" "$8" "$6" | base64 -w0)"
+  printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-credentials-%s\n  namespace: linkerd-multicluster\ntype: mirror.linkerd.io/remote-kubeconfig\ndata:\n  kubeconfig: %s\n---\n' "$6" "$kubeconfig"
   printf 'apiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata:\n  name: %s\n  namespace: linkerd-multicluster\nspec:\n  targetClusterName: %s\n  gatewayAddress: %s\n' "$6" "$6" "$address"
   exit 0
 fi

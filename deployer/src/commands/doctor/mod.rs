@@ -52,6 +52,7 @@ pub async fn doctor(settings: &Settings, dry_run: bool) -> Result<(), DeployerEr
     let mut failed = count_failed(&checks);
     match Toolbox::find_on_path([Tool::Minikube]) {
         Ok(toolbox) => {
+            let toolbox = toolbox.with_kubeconfig(settings.kubeconfig.clone());
             let clients = Clients::new(settings.kubeconfig.clone());
             for cluster in settings.clusters() {
                 let checks = cluster_checks(&toolbox, &clients, cluster).await;
