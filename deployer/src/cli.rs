@@ -38,7 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Make the Linkerd trust anchor and one issuer per cluster in the state folder.
     Certs {
-        /// Replace an existing trust anchor (breaks a running mesh until every cluster is redeployed).
+        /// Replace an existing trust anchor. Running proxies keep trusting the old one: afterwards
+        /// run `deployer all`, then restart the meshed workloads (the commands are printed).
         #[arg(long)]
         force: bool,
     },

@@ -71,6 +71,28 @@ fn issuers_verify_against_the_anchor() {
     }
 }
 
+/// A node whose clock lags (a laptop's VM after sleep) must already accept the certificates.
+#[test]
+fn certificates_are_valid_from_a_few_minutes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    ensure_certificates(&request(dir.path(), false, now)).unwrap();
+    let anchor = PemPair::anchor(dir.path());
+    let lagging = (now - Duration::minutes(4)).unix_timestamp().to_string();
+    for profile in ["lgtm-central", "lgtm-remote"] {
+        let issuer = PemPair::issuer(dir.path(), profile);
+        let out = openssl(&[
+            "verify",
+            "-attime",
+            &lagging,
+            "-CAfile",
+            anchor.cert.to_str().unwrap(),
+            issuer.cert.to_str().unwrap(),
+        ]);
+        assert!(out.trim().ends_with(": OK"), "{out}");
+    }
+}
+
 #[test]
 fn anchor_has_the_specified_extensions() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,12 @@ pub enum PlannedItem {
         context: String,
         yaml: String,
     },
+    /// A values file a release is installed with, shown whole: retention, limits and requests
+    /// are read there, not in the command line.
+    Values {
+        path: std::path::PathBuf,
+        yaml: String,
+    },
     Note(String),
 }
 
@@ -224,27 +230,49 @@ pub fn planned_items(action: &Action, settings: &Settings) -> Vec<PlannedItem> {
                 source.context()
             )),
         ],
-        Action::InstallRelease { context, release } => vec![
-            run(helm::list_release(release, context)),
-            PlannedItem::Command {
-                command: helm::get_values(release, context),
-                only: Some(format!(
-                    "only when {} is deployed with chart {}-{}",
-                    release.name,
-                    release.chart_name(),
-                    release.version
-                )),
-            },
-            PlannedItem::Command {
-                command: helm::upgrade_install(release, context, settings.wait_timeout),
-                only: Some(
-                    "only when the release is missing, failed or pending, or its chart version \
-                     or values differ"
-                        .to_string(),
-                ),
-            },
-        ],
+        Action::InstallRelease { context, release } => {
+            let mut items = release_items(context, release, settings);
+            items.extend(release.values_files.iter().map(|path| {
+                PlannedItem::Values {
+                    path: path.clone(),
+                    yaml: std::fs::read_to_string(path)
+                        .unwrap_or_else(|e| format!("# cannot read {}: {e}\n", path.display())),
+                }
+            }));
+            items
+        }
     }
+}
+
+fn release_items(
+    context: &str,
+    release: &crate::helm::HelmRelease,
+    settings: &Settings,
+) -> Vec<PlannedItem> {
+    let run = |command: CommandSpec| PlannedItem::Command {
+        command,
+        only: None,
+    };
+    vec![
+        run(helm::list_release(release, context)),
+        PlannedItem::Command {
+            command: helm::get_values(release, context),
+            only: Some(format!(
+                "only when {} is deployed with chart {}-{}",
+                release.name,
+                release.chart_name(),
+                release.version
+            )),
+        },
+        PlannedItem::Command {
+            command: helm::upgrade_install(release, context, settings.wait_timeout),
+            only: Some(
+                "only when the release is missing, failed or pending, or its chart version \
+                     or values differ"
+                    .to_string(),
+            ),
+        },
+    ]
 }
 
 /// The peer lookups happen only when there is no static IP kept and this profile must start.
@@ -355,6 +383,12 @@ fn render_item(out: &mut String, item: &PlannedItem) {
                 "   apply (server-side, field manager {FIELD_MANAGER}) to context {context}:"
             );
             let _ = writeln!(out, "     ---");
+            for line in yaml.lines() {
+                let _ = writeln!(out, "     {line}");
+            }
+        }
+        PlannedItem::Values { path, yaml } => {
+            let _ = writeln!(out, "   with values {}:", path.display());
             for line in yaml.lines() {
                 let _ = writeln!(out, "     {line}");
             }

@@ -24,6 +24,12 @@ pub fn ensure(deployer: &Deployer, force: bool) -> Result<Outcome, StepError> {
     for warning in &report.warnings {
         deployer.warn(warning.clone());
     }
+    let anchor_replaced = report.actions.iter().any(
+        |a| matches!(a, CertAction::Replaced { path, .. } if path.ends_with("trust-anchor.crt")),
+    );
+    if anchor_replaced {
+        deployer.warn(restart_after_new_anchor(settings));
+    }
     let described: Vec<String> = report
         .actions
         .iter()
@@ -41,6 +47,33 @@ pub fn ensure(deployer: &Deployer, force: bool) -> Result<Outcome, StepError> {
     } else {
         Outcome::Unchanged(detail)
     })
+}
+
+/// Running proxies keep the anchor they started with, so after a new one every meshed pod must be
+/// restarted once the control planes have it (which the next `deployer all` installs).
+fn restart_after_new_anchor(settings: &crate::settings::Settings) -> String {
+    let stack = crate::stack::Stack::current(settings);
+    let mut lines = vec![
+        "the trust anchor was replaced (--force): running proxies still trust the old one and \
+         cannot talk to proxies with certificates from the new one. Run `deployer all` (it \
+         installs the new anchor and issuers), then restart every meshed workload:"
+            .to_string(),
+    ];
+    for (cluster, workloads) in [
+        (&settings.central, &stack.central),
+        (&settings.remote, &stack.remote),
+    ] {
+        let profile = &cluster.profile;
+        for namespace in
+            std::iter::once("linkerd").chain(workloads.namespaces.iter().map(String::as_str))
+        {
+            lines.push(format!(
+                "  minikube -p {profile} kubectl -- --context={profile} rollout restart \
+                 deployment,statefulset,daemonset --namespace {namespace}"
+            ));
+        }
+    }
+    lines.join("\n")
 }
 
 fn file_name(path: &std::path::Path) -> String {
