@@ -49,8 +49,16 @@ pub enum Command {
     Remote,
     /// Everything: certificates and both clusters, side by side.
     All,
-    /// Show per cluster: profile, nodes, pods not ready, LoadBalancer IPs, the link and mirrored services.
-    Status,
+    /// Show per cluster: profile, nodes, pods not ready and why, LoadBalancer IPs, the link and
+    /// mirrored services.
+    Status {
+        /// `text` for people; `json` for machines (stable field names).
+        #[arg(long, env = "LGTM_STATUS_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Check this machine and, when they exist, the clusters: tools, versions, the container
+    /// engine's CPUs and memory, inotify limits, disk, pods, the link. Exits non-zero on a FAIL.
+    Doctor,
     /// Forward a local port to the central Grafana (for hosts where LoadBalancer IPs are not
     /// reachable, e.g. macOS), until Ctrl-C.
     Grafana {
@@ -283,6 +291,10 @@ pub struct GlobalArgs {
     /// Longest time to wait for a rollout or a LoadBalancer IP (also helm --timeout).
     #[arg(long, global = true, env = "LGTM_WAIT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub wait_timeout: Duration,
+
+    /// Longest time the diagnosis of a failed step may take (it never hides the step's error).
+    #[arg(long, global = true, env = "LGTM_DIAGNOSE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub diagnose_timeout: Duration,
 
     /// Log every external command and API call (also RUST_LOG).
     #[arg(long, short = 'v', global = true, env = "LGTM_VERBOSE")]

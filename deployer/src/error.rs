@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::certs::CertError;
+use crate::diagnose::Diagnosis;
+use crate::diagnose::render::{bundle_line, render};
 use crate::engine::{PlanError, PlanFailed};
 use crate::k8s::KubeError;
 use crate::loadtest::LoadtestError;
@@ -15,8 +17,16 @@ pub enum DeployerError {
     MissingTools(#[from] MissingTools),
     #[error(transparent)]
     OutdatedTools(#[from] OutdatedTools),
-    #[error("{}", describe_failures(.0))]
-    StepsFailed(PlanFailed<StepError>),
+    /// The steps' errors, and what the diagnosis of each found (printed after them by [`Report`]).
+    #[error("{}", describe_failures(.failed))]
+    StepsFailed {
+        failed: PlanFailed<StepError>,
+        diagnoses: Vec<Diagnosis>,
+    },
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightFailed),
+    #[error("doctor found {failed} problem(s) that block the PoC (the FAIL lines above)")]
+    DoctorFailed { failed: usize },
     #[error("the plan is inconsistent: {0}")]
     Plan(#[from] PlanError),
     #[error("{path} is missing; the plan needs it")]
@@ -64,7 +74,7 @@ impl DeployerError {
         match self {
             DeployerError::MissingTools(missing) => Some(missing.help()),
             DeployerError::OutdatedTools(outdated) => Some(outdated.help()),
-            DeployerError::StepsFailed(failed) => {
+            DeployerError::StepsFailed { failed, .. } => {
                 let mut hints: Vec<String> = Vec::new();
                 // Steps that failed for the same reason share one hint.
                 for hint in failed.failures.iter().filter_map(|f| f.error.help()) {
@@ -78,6 +88,10 @@ impl DeployerError {
                 );
                 Some(hints.join("\n"))
             }
+            DeployerError::Preflight(e) => Some(e.help()),
+            DeployerError::DoctorFailed { .. } => Some(
+                "fix each FAIL line with the fix under it, then run `deployer doctor` again".into(),
+            ),
             DeployerError::Plan(_) => {
                 Some("this is a bug in the deployer's stack definition".into())
             }
@@ -108,16 +122,27 @@ impl DeployerError {
     }
 }
 
-/// `error: ...` then `help: ...`, the way the binary prints a failure.
+/// `error: ...` then `help: ...`, the way the binary prints a failure. After failed steps: the
+/// error first, then each step's diagnosis, the help, and last where the bundles are.
 pub struct Report<'a>(pub &'a DeployerError);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "error: {}", self.0)?;
+        let diagnoses = match self.0 {
+            DeployerError::StepsFailed { diagnoses, .. } => diagnoses.as_slice(),
+            _ => &[],
+        };
+        for diagnosis in diagnoses {
+            write!(f, "\n\n{}\n", render(diagnosis))?;
+        }
         if let Some(help) = self.0.help() {
             for line in help.lines() {
                 write!(f, "\nhelp: {line}")?;
             }
+        }
+        for diagnosis in diagnoses {
+            write!(f, "\n{}", bundle_line(diagnosis))?;
         }
         Ok(())
     }

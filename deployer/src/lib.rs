@@ -3,7 +3,7 @@
 //! Where things are:
 //! - [`cli`]: flags, environment variables and defaults (one place); [`settings`]: the result,
 //! - [`commands`]: one file per command (`certs`, `central`, `remote`, `all`, `status`, `grafana`,
-//!   `verify`, `loadtest`, `destroy`),
+//!   `verify`, `loadtest`, `doctor`, `destroy`),
 //! - [`plan`]: a command as a list of named steps (data) and the dry-run listing,
 //! - [`stack`]: what goes into each cluster (namespaces, manifests, helm releases), as data, and
 //!   the services the deployer itself talks to through port-forwards ([`stack::endpoints`]),
@@ -20,6 +20,9 @@
 //! - [`verify`]: the checks behind `deployer verify` (Mimir, Loki, Tempo queries per tenant),
 //!   given plain URLs,
 //! - [`loadtest`]: the loadgen Job, its log and summary, and the pipeline checks around it,
+//! - [`diagnose`]: after a step fails, what the cluster says about it (pods, events, logs) with a
+//!   fix per cause, and the bundle in `.state/diagnostics/`; also the reasons `status` shows,
+//! - [`preflight`]: the machine's checks before `deployer all` and in `deployer doctor`,
 //! - [`error`]: what the user sees when something fails, with help on how to fix it.
 
 pub mod certs;
@@ -27,6 +30,7 @@ pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod credentials;
+pub mod diagnose;
 pub mod duration;
 pub mod engine;
 pub mod error;
@@ -37,6 +41,7 @@ pub mod loadtest;
 pub mod minikube;
 pub mod pins;
 pub mod plan;
+pub mod preflight;
 pub mod retention;
 pub mod settings;
 pub mod stack;

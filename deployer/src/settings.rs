@@ -125,6 +125,8 @@ pub struct Settings {
     pub kubernetes_minimum: String,
     pub start_timeout: Duration,
     pub wait_timeout: Duration,
+    /// Bound of the diagnosis after a step fails.
+    pub diagnose_timeout: Duration,
 }
 
 impl Settings {
@@ -161,6 +163,7 @@ impl Settings {
             kubernetes_minimum: kubernetes.minimum,
             start_timeout: args.start_timeout,
             wait_timeout: args.wait_timeout,
+            diagnose_timeout: args.diagnose_timeout,
         }
     }
 

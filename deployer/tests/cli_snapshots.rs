@@ -32,7 +32,7 @@ fn stdout_of(args: &[&str]) -> String {
 fn help() {
     insta::assert_snapshot!("help", stdout_of(&["--help"]));
     for command in [
-        "certs", "central", "remote", "all", "status", "verify", "loadtest", "destroy",
+        "certs", "central", "remote", "all", "status", "verify", "loadtest", "doctor", "destroy",
     ] {
         insta::assert_snapshot!(format!("help_{command}"), stdout_of(&[command, "--help"]));
     }
@@ -45,7 +45,9 @@ fn all_dry_run_plan() {
 
 #[test]
 fn other_dry_runs() {
-    for command in ["certs", "central", "remote", "status", "verify", "destroy"] {
+    for command in [
+        "certs", "central", "remote", "status", "verify", "doctor", "destroy",
+    ] {
         insta::assert_snapshot!(
             format!("dry_run_{command}"),
             stdout_of(&[command, "--dry-run"])

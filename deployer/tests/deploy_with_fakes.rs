@@ -104,6 +104,8 @@ async fn all_runs_the_expected_commands_and_writes_the_clusters() {
         sorted(docker.iter().map(|c| c.to_string()).collect()),
         sorted(vec![
             "docker version --format {{.Client.Version}}".to_string(),
+            // The preflight: the engine's CPUs and memory against the profiles.
+            "docker info --format {{json .}}".to_string(),
             "docker image inspect --format {{.Id}} lgtm-demo-app:0.1.0".to_string(),
             "docker build -t lgtm-demo-app:0.1.0 .".to_string(),
             "docker image inspect --format {{.Id}} lgtm-demo-app:0.1.0".to_string(),

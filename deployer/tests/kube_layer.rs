@@ -275,6 +275,13 @@ async fn labels_and_reads_services() {
     assert_eq!(all.len(), 1);
 }
 
+fn hint_context() -> deployer::diagnose::HintContext {
+    let cli = <deployer::Cli as clap::Parser>::parse_from(["deployer", "status"]);
+    deployer::diagnose::HintContext::for_cluster(
+        &deployer::settings::Settings::from_args(&cli.global).remote,
+    )
+}
+
 #[tokio::test]
 async fn reports_cluster_health() {
     let api = FakeApi::start().await;
@@ -293,9 +300,12 @@ async fn reports_cluster_health() {
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
     }));
     let client = api.client();
-    let health = cluster_health(&client).await.unwrap();
+    let hints = hint_context();
+    let health = cluster_health(&client, &hints).await.unwrap();
     assert_eq!((health.nodes_ready, health.nodes_total), (1, 1));
     assert_eq!(health.pods_not_ready["demo"], ["app-1"]);
+    assert_eq!(health.problems.len(), 1, "{:?}", health.problems);
+    assert_eq!(health.problems[0].name, "app-1");
     assert!(health.links.is_none(), "multicluster not installed yet");
 
     api.install_linkerd_multicluster();
@@ -309,7 +319,7 @@ async fn reports_cluster_health() {
     mirrored["metadata"]["labels"] = json!({"mirror.linkerd.io/mirrored-service": "true"});
     mirrored["spec"]["type"] = json!("ClusterIP");
     api.put(mirrored);
-    let health = cluster_health(&client).await.unwrap();
+    let health = cluster_health(&client, &hints).await.unwrap();
     assert_eq!(health.links.unwrap(), ["linkerd-multicluster/lgtm-central"]);
     assert_eq!(health.mirrored.len(), 1);
     assert_eq!(health.mirrored[0].name, "mimir-distributor-lgtm-central");

@@ -40,6 +40,7 @@ pub async fn deploy(
     let toolbox = Toolbox::find_on_path(required_tools(&plan, settings))?
         .with_kubeconfig(settings.kubeconfig.clone());
     check_versions(&toolbox).await?;
+    super::doctor::preflight(settings, target).await?;
     let deployer = Deployer::new(settings.clone(), toolbox);
     let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
         Box::new(TerminalProgress::new())
@@ -50,7 +51,13 @@ pub async fn deploy(
     for warning in deployer.take_warnings() {
         eprintln!("warning: {warning}");
     }
-    let summary = result.map_err(DeployerError::StepsFailed)?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(failed) => {
+            let diagnoses = crate::diagnose::diagnose_failures(&plan, &deployer, &failed).await;
+            return Err(DeployerError::StepsFailed { failed, diagnoses });
+        }
+    };
     println!(
         "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),

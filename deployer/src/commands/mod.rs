@@ -2,6 +2,7 @@
 
 mod deploy;
 mod destroy;
+mod doctor;
 pub mod grafana;
 mod loadtest;
 mod status;
@@ -23,7 +24,8 @@ pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
         Command::Central => deploy::deploy(&settings, Target::Central, "central", dry_run).await,
         Command::Remote => deploy::deploy(&settings, Target::Remote, "remote", dry_run).await,
         Command::All => deploy::deploy(&settings, Target::All, "all", dry_run).await,
-        Command::Status => status::status(&settings, dry_run).await,
+        Command::Status { output } => status::status(&settings, *output, dry_run).await,
+        Command::Doctor => doctor::doctor(&settings, dry_run).await,
         Command::Grafana { address, port } => {
             grafana::grafana(&settings, *address, *port, dry_run).await
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use kube::api::{DynamicObject, ListParams};
 use kube::discovery;
 use kube::error::DiscoveryError;
@@ -10,6 +10,8 @@ use kube::{Api, Client, ResourceExt};
 
 use super::KubeError;
 use super::services::{ServiceAddress, load_balancers, mirrored_services};
+use crate::diagnose::findings::{Finding, claim_finding, pod_finding, pod_ok};
+use crate::diagnose::hints::HintContext;
 
 pub const MULTICLUSTER_GROUP: &str = "multicluster.linkerd.io";
 
@@ -19,13 +21,18 @@ pub struct ClusterHealth {
     pub nodes_total: usize,
     /// Namespace -> names of pods that are neither ready nor finished.
     pub pods_not_ready: BTreeMap<String, Vec<String>>,
+    /// Why each of those pods is not ready, and claims without a volume, each with its fix.
+    pub problems: Vec<Finding>,
     pub load_balancers: Vec<ServiceAddress>,
     /// None when Linkerd multicluster is not installed (no Link kind).
     pub links: Option<Vec<String>>,
     pub mirrored: Vec<ServiceAddress>,
 }
 
-pub async fn cluster_health(client: &Client) -> Result<ClusterHealth, KubeError> {
+pub async fn cluster_health(
+    client: &Client,
+    hints: &HintContext,
+) -> Result<ClusterHealth, KubeError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let nodes = nodes
         .list(&ListParams::default())
@@ -43,6 +50,7 @@ pub async fn cluster_health(client: &Client) -> Result<ClusterHealth, KubeError>
             .or_default()
             .push(pod.name_any());
     }
+    let problems = problems(client, &pods.items, hints).await?;
     let links = links(client).await?;
     let mirrored = if links.is_some() {
         mirrored_services(client).await?
@@ -53,6 +61,7 @@ pub async fn cluster_health(client: &Client) -> Result<ClusterHealth, KubeError>
         nodes_ready: nodes.items.iter().filter(|n| node_ready(n)).count(),
         nodes_total: nodes.items.len(),
         pods_not_ready,
+        problems,
         load_balancers: load_balancers(client).await?,
         links,
         mirrored,
@@ -66,15 +75,41 @@ fn node_ready(node: &Node) -> bool {
     )
 }
 
-/// Ready, or a finished Job pod (Succeeded), which is never ready and is fine.
-fn pod_ok(pod: &Pod) -> bool {
-    let status = pod.status.as_ref();
-    if status.and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
-        return true;
-    }
-    condition_true(status.and_then(|s| s.conditions.as_ref()), |c| {
-        (c.type_.as_str(), c.status.as_str())
-    })
+/// Why pods are not ready (read with the cluster's events) and which claims have no volume.
+async fn problems(
+    client: &Client,
+    pods: &[Pod],
+    hints: &HintContext,
+) -> Result<Vec<Finding>, KubeError> {
+    let events: Api<Event> = Api::all(client.clone());
+    let events = events
+        .list(&ListParams::default())
+        .await
+        .map_err(KubeError::api("list events"))?
+        .items;
+    let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let claims = claims
+        .list(&ListParams::default())
+        .await
+        .map_err(KubeError::api("list persistent volume claims"))?
+        .items;
+    // Events are matched by kind and name; the namespace keeps two namespaces' pods apart.
+    let in_namespace = |namespace: Option<String>| -> Vec<Event> {
+        events
+            .iter()
+            .filter(|e| e.involved_object.namespace == namespace)
+            .cloned()
+            .collect()
+    };
+    let mut found: Vec<Finding> = claims
+        .iter()
+        .filter_map(|c| claim_finding(c, &in_namespace(c.namespace()), hints))
+        .collect();
+    found.extend(
+        pods.iter()
+            .filter_map(|p| pod_finding(p, &in_namespace(p.namespace()), hints)),
+    );
+    Ok(found)
 }
 
 fn condition_true<C>(conditions: Option<&Vec<C>>, fields: impl Fn(&C) -> (&str, &str)) -> bool {

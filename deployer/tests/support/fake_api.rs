@@ -25,6 +25,15 @@ const KINDS: &[KindRow] = &[
     ("", "v1", "configmaps", "ConfigMap", true),
     ("", "v1", "services", "Service", true),
     ("", "v1", "pods", "Pod", true),
+    ("", "v1", "events", "Event", true),
+    (
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+    ),
+    ("", "v1", "endpoints", "Endpoints", true),
     ("", "v1", "secrets", "Secret", true),
     ("", "v1", "serviceaccounts", "ServiceAccount", true),
     ("apps", "v1", "deployments", "Deployment", true),
@@ -81,6 +90,8 @@ struct State {
     /// "namespace/pod" -> the log its containers wrote (stdout and stderr, merged as the
     /// kubelet does).
     pod_logs: Mutex<BTreeMap<String, String>>,
+    /// Once this file exists, every request hangs (an API server that stopped answering).
+    hang_when: Mutex<Option<std::path::PathBuf>>,
     /// Where `GET /version` reads the cluster's Kubernetes version (the fake minikube writes it
     /// when it starts the profile); v1.35.1 when unset or missing.
     version_file: Mutex<Option<std::path::PathBuf>>,
@@ -103,6 +114,7 @@ impl FakeApi {
             ]),
             pod_sockets: Mutex::new(BTreeMap::new()),
             pod_logs: Mutex::new(BTreeMap::new()),
+            hang_when: Mutex::new(None),
             version_file: Mutex::new(None),
         });
         let router = Router::new()
@@ -124,7 +136,8 @@ impl FakeApi {
                     let state = state.clone();
                     async move { handle(&state, method, uri, headers, body) }
                 }
-            });
+            })
+            .layer(axum::middleware::from_fn_with_state(state.clone(), hang));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -165,6 +178,28 @@ impl FakeApi {
             .lock()
             .unwrap()
             .remove(&format!("{namespace}/{pod}"));
+    }
+
+    /// Every request hangs once `file` exists (a test's fake tool can create it mid-run).
+    pub fn hang_when(&self, file: &std::path::Path) {
+        *self.state.hang_when.lock().unwrap() = Some(file.to_path_buf());
+    }
+
+    /// What `GET .../pods/{pod}/log?container=...` answers; `previous` is the instance before the
+    /// last restart (`previous=true`).
+    pub fn set_container_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        log: &str,
+    ) {
+        let suffix = if previous { "/previous" } else { "" };
+        self.state.pod_logs.lock().unwrap().insert(
+            format!("{namespace}/{pod}/{container}{suffix}"),
+            log.to_string(),
+        );
     }
 
     /// What `GET .../pods/{pod}/log` answers from now on.
@@ -752,14 +787,17 @@ async fn pod_log(
             &format!("pods \"{pod}\" not found"),
         );
     }
-    let log = state
-        .pod_logs
-        .lock()
-        .unwrap()
-        .get(&format!("{namespace}/{pod}"))
-        .cloned()
-        .unwrap_or_default();
-    let follow = uri.query().unwrap_or_default().contains("follow=true");
+    let query = uri.query().unwrap_or_default();
+    let Some(log) = container_log(&state, &namespace, &pod, query) else {
+        // The real server's answer when there is no previous instance.
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("previous terminated container in pod \"{pod}\" not found"),
+        );
+    };
+    let log = tail(&log, query);
+    let follow = query.contains("follow=true");
     let body = if follow {
         let lines: Vec<String> = log.split_inclusive('\n').map(str::to_string).collect();
         let stream = futures::stream::iter(lines).then(|line| async move {
@@ -775,6 +813,59 @@ async fn pod_log(
         .header("content-type", "text/plain")
         .body(body)
         .unwrap()
+}
+
+/// The log for `?container=..&previous=..`: a container's own log when the test set one, else the
+/// pod's; None for a previous instance nobody set.
+fn container_log(state: &State, namespace: &str, pod: &str, query: &str) -> Option<String> {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
+    let logs = state.pod_logs.lock().unwrap();
+    let previous = param("previous").as_deref() == Some("true");
+    if let Some(container) = param("container") {
+        let suffix = if previous { "/previous" } else { "" };
+        if let Some(log) = logs.get(&format!("{namespace}/{pod}/{container}{suffix}")) {
+            return Some(log.clone());
+        }
+    }
+    if previous {
+        return None;
+    }
+    Some(
+        logs.get(&format!("{namespace}/{pod}"))
+            .cloned()
+            .unwrap_or_default(),
+    )
+}
+
+/// `tailLines=N`: the last N lines, as the kubelet answers.
+fn tail(log: &str, query: &str) -> String {
+    let Some(count) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("tailLines="))
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return log.to_string();
+    };
+    let lines: Vec<&str> = log.split_inclusive('\n').collect();
+    lines[lines.len().saturating_sub(count)..].concat()
+}
+
+/// Holds every request forever once the test's hang file exists.
+async fn hang(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let file = state.hang_when.lock().unwrap().clone();
+    if file.is_some_and(|f| f.exists()) {
+        std::future::pending::<()>().await;
+    }
+    next.run(request).await
 }
 
 /// A kubeconfig with one context per (name, server).

@@ -100,6 +100,7 @@ arg() { flag="$1"; shift; while [ $# -gt 0 ]; do [ "$1" = "$flag" ] && { echo "$
 ns="$(arg --kube-context "$@")/$(arg --namespace "$@")"
 case "$1 $2" in
   "upgrade --install")
+    if [ -f "$root/fail-helm-$3" ]; then touch "$root/helm-failed-$3"; cat "$root/fail-helm-$3" >&2; exit 1; fi
     # The charts' kubeVersion floors (their Chart.yaml), against the version the cluster runs.
     case "${4#*/}" in mimir-distributed) floor=32 ;; linkerd-*) floor=31 ;; *) floor=0 ;; esac
     running="$(cat "$root/k8s-$(arg --kube-context "$@")" 2>/dev/null || echo v1.35.1)"
@@ -121,12 +122,17 @@ esac
 
 /// The container engine of the docker driver: builds keep one host image as "<tag> <id>" (the ID
 /// in `build-id` when the test wrote one, for changed sources); `save` writes it to the archive;
-/// `container inspect` answers a node's networks as docker prints them.
+/// `container inspect` answers a node's networks as docker prints them; `info` answers the
+/// preflight (`docker-info.json`, and `docker-info.stderr` for a daemon that is down).
 const DOCKER: &str = r#"#!/bin/sh
 root="$(dirname "$0")/.."
 echo "docker $*" >> "$root/calls.log"
 case "$1" in
   version) echo 28.2.2 ;;
+  # The preflight's question: an engine of 8 CPUs and 32 GiB unless the test wrote its answer.
+  info) if [ -f "$root/docker-info.json" ]; then cat "$root/docker-info.json"
+        else printf '{"NCPU":8,"MemTotal":34359738368,"OperatingSystem":"Ubuntu 24.04.3 LTS","OSType":"linux","DockerRootDir":"/var/lib/docker"}\n'; fi
+        if [ -f "$root/docker-info.stderr" ]; then cat "$root/docker-info.stderr" >&2; exit 1; fi ;;
   build) id="sha256:2222222222222222"; [ -f "$root/build-id" ] && id="$(cat "$root/build-id")"
          echo "$3 $id" > "$root/host-image" ;;
   image) if [ -f "$root/host-image" ]; then read tag id < "$root/host-image"
@@ -244,6 +250,12 @@ impl FakeTools {
             .join(context)
             .join(namespace)
             .join(name)
+    }
+
+    /// `helm upgrade --install <release>` fails with `stderr` (and leaves `helm-failed-<release>`
+    /// behind, so a test can tell when it happened).
+    pub fn fail_helm_release(&self, release: &str, stderr: &str) {
+        self.file(&format!("fail-helm-{release}"), stderr);
     }
 
     /// The next `minikube <command>` fails with `stderr`.
