@@ -96,26 +96,39 @@ fn log_params(follow: bool) -> LogParams {
     }
 }
 
+/// The Job's pod whose loadgen container runs or ran, if any.
+async fn started_pod(client: &Client, job: &str) -> Result<Option<String>, LoadtestError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let selector = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
+    let listed = pods.list(&selector).await.map_err(KubeError::api(format!(
+        "list the pods of job {NAMESPACE}/{job}"
+    )))?;
+    for pod in &listed.items {
+        if let Some(started) = container_started(pod)? {
+            return Ok(Some(started));
+        }
+    }
+    Ok(None)
+}
+
 /// Waits until the Job's pod has started its loadgen container (running or already done).
 async fn wait_for_pod(
     client: &Client,
     job: &str,
     timeout: Duration,
 ) -> Result<String, LoadtestError> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    let selector = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let listed = pods.list(&selector).await.map_err(KubeError::api(format!(
-            "list the pods of job {NAMESPACE}/{job}"
-        )))?;
-        for pod in &listed.items {
-            if let Some(started) = container_started(pod)? {
+        if let Some(started) = started_pod(client, job).await? {
+            return Ok(started);
+        }
+        // Only now: a loadgen that exits at once fails the Job, and its log still matters. The
+        // pod may have run and ended between the look above and this one, so look once more
+        // before saying that none ran.
+        if let Some(failure) = job_failure(client, job).await? {
+            if let Some(started) = started_pod(client, job).await? {
                 return Ok(started);
             }
-        }
-        // Only now: a loadgen that exits at once fails the Job, and its log still matters.
-        if let Some(failure) = job_failure(client, job).await? {
             return Err(LoadtestError::JobFailed {
                 job: job.to_string(),
                 reason: Some(failure),
