@@ -445,6 +445,32 @@ async fn status_reports_both_clusters() {
         stdout.contains("link: Linkerd multicluster not installed"),
         "{stdout}"
     );
+    // No pool written yet: said, with the fix.
+    assert!(
+        stdout
+            .contains("  MetalLB: no pool (metallb-system/config is missing): run `deployer all`"),
+        "{stdout}"
+    );
+    // A manual `minikube start` re-enables the addon with its unconfigured template.
+    setup.central.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "config", "namespace": "metallb-system"},
+        "data": {"config": "address-pools:\n- name: default\n  protocol: layer2\n  addresses:\n  - -\n"}
+    }));
+    let reset = text(&setup.deployer(&["status"]).await.stdout);
+    assert!(
+        reset.contains("  MetalLB: the pool is `-`, not an address range"),
+        "{reset}"
+    );
+    let json = setup.deployer(&["status", "--output", "json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        json["clusters"][0]["metallb_problem"]
+            .as_str()
+            .unwrap()
+            .contains("not an address range"),
+        "{json}"
+    );
     assert!(
         stdout.contains("lgtm-remote (lgtm-remote.cluster.local)\n  profile: not running"),
         "{stdout}"

@@ -11,6 +11,7 @@ use crate::diagnose::{Finding, HintContext};
 use crate::error::DeployerError;
 use crate::k8s::Clients;
 use crate::k8s::health::{ClusterHealth, cluster_health};
+use crate::k8s::metallb::PoolState;
 use crate::k8s::services::ServiceAddress;
 use crate::minikube;
 use crate::settings::{ClusterSpec, Settings};
@@ -68,6 +69,11 @@ pub struct ClusterStatus {
     pub nodes: Option<Nodes>,
     pub pods_not_ready: Vec<Finding>,
     pub load_balancers: Vec<LoadBalancer>,
+    /// The MetalLB pool (`first-last`), or why there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metallb_pool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metallb_problem: Option<String>,
     /// None when Linkerd multicluster is not installed.
     pub links: Option<Vec<String>>,
     pub mirrored_services: Vec<String>,
@@ -101,6 +107,8 @@ async fn cluster_status(
         nodes: None,
         pods_not_ready: Vec::new(),
         load_balancers: Vec::new(),
+        metallb_pool: None,
+        metallb_problem: None,
         links: None,
         mirrored_services: Vec::new(),
     };
@@ -127,6 +135,21 @@ fn fill(status: &mut ClusterStatus, health: ClusterHealth) {
     });
     status.pods_not_ready = health.problems;
     status.load_balancers = health.load_balancers.iter().map(load_balancer).collect();
+    match health.metallb {
+        PoolState::Pool(pool) => status.metallb_pool = Some(pool.to_string()),
+        PoolState::Missing => {
+            status.metallb_problem = Some(
+                "no pool (metallb-system/config is missing): run `deployer all`, which writes it"
+                    .to_string(),
+            )
+        }
+        PoolState::Unusable(found) => {
+            status.metallb_problem = Some(format!(
+                "the pool is `{found}`, not an address range (a manual `minikube start` re-enables \
+                 the addon with its unconfigured template): run `deployer all`, which writes it again"
+            ))
+        }
+    }
     status.links = health.links;
     status.mirrored_services = health
         .mirrored
@@ -180,6 +203,15 @@ fn render_text(status: &ClusterStatus) -> String {
             service.address.as_deref().unwrap_or("<pending>"),
             ports.join(",")
         );
+    }
+    match (&status.metallb_pool, &status.metallb_problem) {
+        (_, Some(problem)) => {
+            let _ = writeln!(out, "  MetalLB: {problem}");
+        }
+        (Some(pool), None) => {
+            let _ = writeln!(out, "  MetalLB pool: {pool}");
+        }
+        (None, None) => {}
     }
     render_links(&mut out, status);
     out

@@ -15,7 +15,7 @@ use crate::diagnose::hints::HintContext;
 
 pub const MULTICLUSTER_GROUP: &str = "multicluster.linkerd.io";
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClusterHealth {
     pub nodes_ready: usize,
     pub nodes_total: usize,
@@ -24,6 +24,7 @@ pub struct ClusterHealth {
     /// Why each of those pods is not ready, and claims without a volume, each with its fix.
     pub problems: Vec<Finding>,
     pub load_balancers: Vec<ServiceAddress>,
+    pub metallb: super::metallb::PoolState,
     /// None when Linkerd multicluster is not installed (no Link kind).
     pub links: Option<Vec<String>>,
     pub mirrored: Vec<ServiceAddress>,
@@ -63,6 +64,7 @@ pub async fn cluster_health(
         pods_not_ready,
         problems,
         load_balancers: load_balancers(client).await?,
+        metallb: super::metallb::read_pool(client).await?,
         links,
         mirrored,
     })

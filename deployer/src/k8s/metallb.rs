@@ -60,6 +60,54 @@ pub fn config_map(addresses: &str) -> ConfigMap {
     }
 }
 
+/// What the `config` ConfigMap holds: the pool the deployer wrote, or something else, e.g. the
+/// addon's own rendering with no addresses configured (`- -`), which a manual `minikube start`
+/// writes back when it re-enables the addon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolState {
+    Missing,
+    Pool(AddressPool),
+    Unusable(String),
+}
+
+/// Reads the first address range of the `config` key.
+pub fn parse_pool(config: &str) -> PoolState {
+    let Some(range) = config
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "addresses:")
+        .nth(1)
+        .and_then(|l| l.strip_prefix('-'))
+        .map(str::trim)
+    else {
+        return PoolState::Unusable(config.trim().to_string());
+    };
+    let parsed = range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    match parsed {
+        Some((first, last)) => PoolState::Pool(AddressPool { first, last }),
+        None => PoolState::Unusable(range.to_string()),
+    }
+}
+
+pub async fn read_pool(client: &Client) -> Result<PoolState, KubeError> {
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), NAMESPACE);
+    let found = api
+        .get_opt(NAME)
+        .await
+        .map_err(KubeError::api(format!("read configmap {NAMESPACE}/{NAME}")))?;
+    Ok(
+        match found
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("config").cloned())
+        {
+            Some(config) => parse_pool(&config),
+            None => PoolState::Missing,
+        },
+    )
+}
+
 pub async fn apply_pool(client: &Client, pool: AddressPool) -> Result<Applied, KubeError> {
     apply_typed(client, &config_map(&pool.to_string()), NAMESPACE).await
 }
@@ -67,6 +115,23 @@ pub async fn apply_pool(client: &Client, pool: AddressPool) -> Result<Applied, K
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_pool_and_the_addons_placeholder() {
+        let ours = config_text("192.168.49.201-192.168.49.210");
+        assert_eq!(
+            parse_pool(&ours),
+            PoolState::Pool(AddressPool::beside_node(
+                Ipv4Addr::new(192, 168, 49, 2),
+                (201, 210)
+            ))
+        );
+        // The addon's template with LoadBalancerStartIP/EndIP unset.
+        assert_eq!(
+            parse_pool(&config_text("-")),
+            PoolState::Unusable("-".into())
+        );
+    }
 
     #[test]
     fn pool_beside_the_node() {
