@@ -47,6 +47,9 @@ pub enum DeployerError {
     Prompt(#[source] std::io::Error),
     #[error("verify failed: {}", .failed.join(", "))]
     VerifyFailed { failed: Vec<String> },
+    /// The OTEL_* variables for exporting the deploy's trace are wrong.
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 fn describe_failures(failed: &PlanFailed<StepError>) -> String {
@@ -110,6 +113,7 @@ impl DeployerError {
                  the link and the mirrored services; run `deployer verify` again once fixed"
                     .into(),
             ),
+            DeployerError::Telemetry(e) => Some(e.help()),
         }
     }
 
@@ -117,6 +121,8 @@ impl DeployerError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployerError::Loadtest(e) => e.exit_code(),
+            // A usage error, like a bad flag: nothing ran.
+            DeployerError::Telemetry(_) => 2,
             _ => 1,
         }
     }

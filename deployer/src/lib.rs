@@ -23,7 +23,9 @@
 //! - [`diagnose`]: after a step fails, what the cluster says about it (pods, events, logs) with a
 //!   fix per cause, and the bundle in `.state/diagnostics/`; also the reasons `status` shows,
 //! - [`preflight`]: the machine's checks before `deployer all` and in `deployer doctor`,
-//! - [`error`]: what the user sees when something fails, with help on how to fix it.
+//! - [`error`]: what the user sees when something fails, with help on how to fix it,
+//! - [`telemetry`]: log lines on stderr and the deploy's trace over OTLP; [`last_run`]: how long
+//!   each step took (`.state/last-run.json`), for the summary and the next dry run.
 
 pub mod certs;
 pub mod cli;
@@ -36,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod helm;
 pub mod k8s;
+pub mod last_run;
 pub mod linkerd;
 pub mod loadtest;
 pub mod minikube;
@@ -46,6 +49,7 @@ pub mod retention;
 pub mod settings;
 pub mod stack;
 pub mod steps;
+pub mod telemetry;
 pub mod tools;
 pub mod verify;
 

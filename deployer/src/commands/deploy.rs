@@ -1,12 +1,19 @@
 //! `certs`, `central`, `remote` and `all`: build the plan, then print it or run it.
+//!
+//! A real run is one `tracing` span (the root of the deploy's trace, exported when an OTLP
+//! endpoint is set: see `telemetry`), with the steps' spans under it; the duration of every step
+//! that finished goes to `.state/last-run.json` for the next dry run.
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use crate::engine::{PlainProgress, Progress, TerminalProgress, run_plan};
+use tracing::{Instrument, Span, field};
+
+use crate::engine::{PlainProgress, Progress, StepResult, TerminalProgress, run_plan};
 use crate::error::DeployerError;
-use crate::plan::describe::render_plan;
-use crate::plan::{Target, build_plan, required_tools};
+use crate::last_run::{self, LastRun};
+use crate::plan::describe::render_plan_with;
+use crate::plan::{DeployPlan, Target, build_plan, required_tools};
 use crate::settings::Settings;
 use crate::stack::Stack;
 use crate::steps::Deployer;
@@ -21,7 +28,11 @@ pub async fn deploy(
     let planning = Instant::now();
     let plan = build_plan(settings, &Stack::current(settings), target)?;
     if dry_run {
-        print!("{}", render_plan(&plan, settings, title));
+        let measured = measured_durations(settings);
+        print!(
+            "{}",
+            render_plan_with(&plan, settings, title, measured.as_ref())
+        );
         // stderr, so the plan on stdout stays byte-for-byte stable.
         eprintln!(
             "planned in {:.2} ms",
@@ -29,6 +40,46 @@ pub async fn deploy(
         );
         return Ok(());
     }
+    let span = deploy_span(title, &plan);
+    let result = run(settings, target, title, &plan)
+        .instrument(span.clone())
+        .await;
+    if let Err(error) = &result {
+        span.record("otel.status_code", "error");
+        span.record("otel.status_description", error.to_string());
+    }
+    result
+}
+
+/// The root of the deploy's trace.
+fn deploy_span(title: &str, plan: &DeployPlan) -> Span {
+    tracing::info_span!(
+        parent: None,
+        "deploy",
+        otel.name = format!("deployer {title}"),
+        deployer.command = title,
+        deployer.steps = plan.steps().len(),
+        deployer.changed = field::Empty,
+        otel.status_code = field::Empty,
+        otel.status_description = field::Empty,
+    )
+}
+
+/// What the last runs measured; a file that cannot be read is reported and left out, so the dry
+/// run falls back on the estimates instead of failing.
+fn measured_durations(settings: &Settings) -> Option<LastRun> {
+    LastRun::load(&settings.state_dir).unwrap_or_else(|error| {
+        eprintln!("warning: {error}; using the estimates (the next deploy rewrites it)");
+        None
+    })
+}
+
+async fn run(
+    settings: &Settings,
+    target: Target,
+    title: &str,
+    plan: &DeployPlan,
+) -> Result<(), DeployerError> {
     // Everything the run needs is checked before the first step starts.
     for step in plan.steps() {
         for path in step.action.input_files() {
@@ -37,7 +88,7 @@ pub async fn deploy(
             }
         }
     }
-    let toolbox = Toolbox::find_on_path(required_tools(&plan, settings))?
+    let toolbox = Toolbox::find_on_path(required_tools(plan, settings))?
         .with_kubeconfig(settings.kubeconfig.clone());
     check_versions(&toolbox).await?;
     super::doctor::preflight(settings, target).await?;
@@ -47,25 +98,36 @@ pub async fn deploy(
     } else {
         Box::new(PlainProgress::new())
     };
-    let result = run_plan(&plan, &deployer, progress.as_ref()).await;
+    let result = run_plan(plan, &deployer, progress.as_ref()).await;
     for warning in deployer.take_warnings() {
         eprintln!("warning: {warning}");
     }
     let summary = match result {
         Ok(summary) => summary,
         Err(failed) => {
-            let diagnoses = crate::diagnose::diagnose_failures(&plan, &deployer, &failed).await;
+            remember_durations(settings, title, false, &failed.completed);
+            let diagnoses = crate::diagnose::diagnose_failures(plan, &deployer, &failed).await;
             return Err(DeployerError::StepsFailed { failed, diagnoses });
         }
     };
+    remember_durations(settings, title, true, &summary.results);
+    Span::current().record("deployer.changed", summary.changed());
     println!(
         "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),
         summary.report()
     );
+    print!("{}", super::summary::slowest_steps(plan, &summary.results));
     if matches!(target, Target::All | Target::Central) {
         let ingress = super::summary::ingress_address(settings).await;
         print!("{}", super::summary::render(settings, ingress.as_deref()));
     }
     Ok(())
+}
+
+/// Timings are a convenience: failing to keep them is a warning, never a failed deploy.
+fn remember_durations(settings: &Settings, title: &str, succeeded: bool, finished: &[StepResult]) {
+    if let Err(error) = last_run::record(&settings.state_dir, title, succeeded, finished) {
+        eprintln!("warning: {error}; the next dry run uses the estimates");
+    }
 }

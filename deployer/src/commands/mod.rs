@@ -14,6 +14,16 @@ use crate::error::DeployerError;
 use crate::plan::Target;
 use crate::settings::Settings;
 
+/// Whether the command's spans are exported when an OTLP endpoint is set: the deploy commands
+/// when they run for real. (`grafana` runs until Ctrl-C, so its trace would never end.)
+pub fn exports_its_trace(cli: &Cli) -> bool {
+    let deploys = matches!(
+        cli.command,
+        Command::Certs { .. } | Command::Central | Command::Remote | Command::All
+    );
+    deploys && !cli.global.dry_run
+}
+
 pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
     let settings = Settings::from_args(&cli.global);
     let dry_run = cli.global.dry_run;

@@ -13,4 +13,4 @@ pub mod run;
 
 pub use plan::{CriticalPath, Plan, PlanError, Step};
 pub use progress::{PlainProgress, Progress, TerminalProgress};
-pub use run::{Executor, Outcome, PlanFailed, RunSummary, StepFailure, run_plan};
+pub use run::{Executor, Outcome, PlanFailed, RunSummary, StepFailure, StepResult, run_plan};

@@ -96,11 +96,22 @@ impl<A> Plan<A> {
 
     /// What the original scripts take: every step one after the other.
     pub fn serial_estimate(&self) -> Duration {
-        self.steps.iter().map(|s| s.estimate).sum()
+        self.serial_with(|s| s.estimate)
     }
 
-    /// What this engine takes at best: the longest chain of dependencies.
+    /// Every step one after the other, each taking `duration(step)`.
+    pub fn serial_with(&self, duration: impl Fn(&Step<A>) -> Duration) -> Duration {
+        self.steps.iter().map(duration).sum()
+    }
+
+    /// What this engine takes at best: the longest chain of dependencies, by estimate.
     pub fn critical_path(&self) -> CriticalPath {
+        self.critical_path_with(|s| s.estimate)
+    }
+
+    /// The longest chain of dependencies, each step taking `duration(step)` (e.g. what it took
+    /// in the last run).
+    pub fn critical_path_with(&self, duration: impl Fn(&Step<A>) -> Duration) -> CriticalPath {
         // finish[i]: earliest finish of step i; via[i]: the dependency that finishes last.
         let mut finish: Vec<Duration> = Vec::with_capacity(self.steps.len());
         let mut via: Vec<Option<usize>> = Vec::with_capacity(self.steps.len());
@@ -111,7 +122,7 @@ impl<A> Plan<A> {
                 .filter_map(|d| self.index_of(d))
                 .max_by_key(|&i| finish[i]);
             let start = latest.map(|i| finish[i]).unwrap_or_default();
-            finish.push(start + step.estimate);
+            finish.push(start + duration(step));
             via.push(latest);
         }
         let mut at = (0..self.steps.len()).max_by_key(|&i| finish[i]);
@@ -164,5 +175,24 @@ mod tests {
         assert_eq!(path.steps, ["central", "central-ns", "link"]);
         assert_eq!(path.total, Duration::from_secs(115));
         assert_eq!(plan.serial_estimate(), Duration::from_secs(181));
+    }
+
+    #[test]
+    fn measured_durations_move_the_critical_path() {
+        let plan = Plan::new(vec![
+            step("central", 100, &[]),
+            step("remote", 60, &[]),
+            step("link", 10, &["central", "remote"]),
+        ])
+        .unwrap();
+        // The central cluster started faster than estimated: the remote is now the long pole.
+        let measured = |s: &Step<()>| match s.name.as_str() {
+            "central" => Duration::from_secs(20),
+            _ => s.estimate,
+        };
+        let path = plan.critical_path_with(measured);
+        assert_eq!(path.steps, ["remote", "link"]);
+        assert_eq!(path.total, Duration::from_secs(70));
+        assert_eq!(plan.serial_with(measured), Duration::from_secs(90));
     }
 }

@@ -1,6 +1,10 @@
 //! Running a plan: each step starts once its dependencies succeeded; independent steps run
 //! concurrently. After a failure no new step starts, but running ones finish (killing a half-done
 //! `minikube start` would leave a broken profile behind).
+//!
+//! Each step runs inside a `tracing` span named after it, a child of the span current when the
+//! plan started (the deploy's), so the commands a step runs are children of its span. The steps
+//! share one task (a `FuturesUnordered`), so each future carries its span with `.instrument`.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -9,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tracing::{Instrument, Span, field};
 
 use super::plan::Plan;
 use super::progress::Progress;
@@ -38,6 +43,12 @@ pub trait Executor {
     type Error: fmt::Display;
 
     fn execute(&self, action: &Self::Action) -> impl Future<Output = Result<Outcome, Self::Error>>;
+
+    /// The cluster (profile or context) an action works on, for its span; None when it works on
+    /// this machine only.
+    fn cluster_of(&self, _action: &Self::Action) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -51,6 +62,8 @@ pub struct PlanFailed<E> {
     pub failures: Vec<StepFailure<E>>,
     /// Steps that never started because something before them failed.
     pub not_started: Vec<String>,
+    /// Steps that succeeded before the run stopped, in the order they finished.
+    pub completed: Vec<StepResult>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +121,9 @@ pub async fn run_plan<X: Executor>(
     progress: &dyn Progress,
 ) -> Result<RunSummary, PlanFailed<X::Error>> {
     let started_at = Instant::now();
+    // Step spans hang off the caller's span even when the caller's span is not entered at the
+    // moment a step is launched.
+    let parent = Span::current();
     let steps = plan.steps();
     let mut done: HashSet<usize> = HashSet::new();
     let mut launched: HashSet<usize> = HashSet::new();
@@ -125,10 +141,15 @@ pub async fn run_plan<X: Executor>(
                 if ready && launched.insert(index) {
                     progress.started(&step.name);
                     let began = Instant::now();
-                    running.push(async move {
-                        let result = executor.execute(&step.action).await;
-                        (index, result, began.elapsed())
-                    });
+                    let span = step_span(&parent, &step.name, executor.cluster_of(&step.action));
+                    running.push(
+                        async move {
+                            let result = executor.execute(&step.action).await;
+                            record_step_result(&Span::current(), &result);
+                            (index, result, began.elapsed())
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }
@@ -170,7 +191,36 @@ pub async fn run_plan<X: Executor>(
         Err(PlanFailed {
             failures,
             not_started,
+            completed: results,
         })
+    }
+}
+
+/// One step's span: named after the step, with the fields filled in once it ends.
+fn step_span(parent: &Span, name: &str, cluster: Option<String>) -> Span {
+    tracing::info_span!(
+        parent: parent,
+        "step",
+        otel.name = name,
+        deployer.step = name,
+        deployer.cluster = cluster.as_deref(),
+        deployer.changed = field::Empty,
+        deployer.outcome = field::Empty,
+        otel.status_code = field::Empty,
+        otel.status_description = field::Empty,
+    )
+}
+
+fn record_step_result<E: fmt::Display>(span: &Span, result: &Result<Outcome, E>) {
+    match result {
+        Ok(outcome) => {
+            span.record("deployer.changed", outcome.changed());
+            span.record("deployer.outcome", outcome.detail());
+        }
+        Err(error) => {
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", error.to_string());
+        }
     }
 }
 
@@ -253,6 +303,12 @@ mod tests {
         assert_eq!(failed.failures.len(), 1);
         assert_eq!(failed.failures[0].step, "fail");
         assert_eq!(failed.not_started, ["after", "later"]);
+        let completed: Vec<&str> = failed.completed.iter().map(|r| r.step.as_str()).collect();
+        assert_eq!(
+            completed,
+            ["slow"],
+            "a measured duration for each finished step"
+        );
         // The running step was allowed to finish.
         assert!(recorder.log.lock().unwrap().contains(&"end slow".into()));
     }

@@ -9,6 +9,7 @@ use crate::container;
 use crate::helm;
 use crate::k8s::dashboards as k8s_dashboards;
 use crate::k8s::{FIELD_MANAGER, metallb, namespace, secret};
+use crate::last_run::LastRun;
 use crate::linkerd;
 use crate::minikube;
 use crate::settings::Settings;
@@ -337,8 +338,19 @@ fn to_yaml<T: serde::Serialize>(object: &T) -> String {
     serde_saphyr::to_string(object).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
-/// The full dry-run text.
+/// The full dry-run text, by estimates.
 pub fn render_plan(plan: &DeployPlan, settings: &Settings, title: &str) -> String {
+    render_plan_with(plan, settings, title, None)
+}
+
+/// The full dry-run text; the estimate takes the duration each step had in the last run that
+/// finished it, where `measured` knows one.
+pub fn render_plan_with(
+    plan: &DeployPlan,
+    settings: &Settings,
+    title: &str,
+    measured: Option<&LastRun>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -357,13 +369,32 @@ pub fn render_plan(plan: &DeployPlan, settings: &Settings, title: &str) -> Strin
         }
     }
     let _ = writeln!(out);
-    let critical = plan.critical_path();
-    let _ = writeln!(
+    let duration = |step: &crate::engine::Step<Action>| {
+        measured
+            .and_then(|m| m.duration_of(&step.name))
+            .unwrap_or(step.estimate)
+    };
+    let critical = plan.critical_path_with(duration);
+    let _ = write!(
         out,
         "Estimate: {} one step after another (like the original scripts), {} with independent steps side by side",
-        human(plan.serial_estimate()),
+        human(plan.serial_with(duration)),
         human(critical.total)
     );
+    let known = plan
+        .steps()
+        .iter()
+        .filter(|s| measured.is_some_and(|m| m.duration_of(&s.name).is_some()))
+        .count();
+    if known > 0 {
+        let _ = write!(
+            out,
+            " (measured durations from the last run where known: {known} of {} steps, see {})",
+            plan.steps().len(),
+            crate::last_run::path(&settings.state_dir).display()
+        );
+    }
+    let _ = writeln!(out);
     let _ = writeln!(out, "Critical path: {}", critical.steps.join(" -> "));
     out
 }
@@ -399,7 +430,8 @@ fn render_item(out: &mut String, item: &PlannedItem) {
     }
 }
 
-fn human(duration: Duration) -> String {
+/// `14m 03s`, or `42s` under a minute.
+pub fn human(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds >= 60 {
         format!("{}m {:02}s", seconds / 60, seconds % 60)

@@ -124,6 +124,37 @@ impl Action {
         }
     }
 
+    /// The cluster (minikube profile, which is also its kubeconfig context) the action works
+    /// on; None for actions on this machine only.
+    pub fn cluster(&self) -> Option<String> {
+        match self {
+            Action::Certificates { .. }
+            | Action::BuildImage { .. }
+            | Action::AddHelmRepos { .. } => None,
+            Action::StartCluster { cluster } | Action::ConfigureMetallb { cluster } => {
+                Some(cluster.profile.clone())
+            }
+            Action::CheckNetwork { clusters } => Some(
+                clusters
+                    .iter()
+                    .map(|c| c.profile.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Action::Namespaces { context, .. }
+            | Action::ApplyManifest { context, .. }
+            | Action::ApplySecret { context, .. }
+            | Action::ApplyDashboards { context, .. }
+            | Action::InstallRelease { context, .. } => Some(context.clone()),
+            Action::ApplyRemoteManifest { profile, .. }
+            | Action::LoadImage { profile, .. }
+            | Action::BuildImageInCluster { profile, .. } => Some(profile.clone()),
+            // Where the result lands.
+            Action::CopyImage { to, .. } => Some(to.clone()),
+            Action::LinkClusters { source, .. } => Some(source.profile.clone()),
+        }
+    }
+
     /// Files the action reads that must exist before anything starts.
     pub fn input_files(&self) -> Vec<PathBuf> {
         match self {

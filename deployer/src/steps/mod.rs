@@ -119,4 +119,8 @@ impl Executor for Deployer {
             Action::LinkClusters { source, target } => link::link(self, source, target).await,
         }
     }
+
+    fn cluster_of(&self, action: &Action) -> Option<String> {
+        action.cluster()
+    }
 }

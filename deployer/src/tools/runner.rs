@@ -1,10 +1,14 @@
 //! The one place an external command runs: it logs the command with its purpose, captures its
 //! output, enforces the timeout and turns a failure into an error that carries stderr.
+//!
+//! Each command is a `tracing` span (a child of the step that runs it): its purpose as the name,
+//! the command line, the cluster it addresses and its exit code; a failure sets the error status.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
+use tracing::{Instrument, Span, field};
 
 use super::{CommandSpec, Toolbox};
 
@@ -74,6 +78,44 @@ fn stderr_block(stderr: &str) -> String {
 /// Runs `spec` with the tool found in `toolbox`.
 pub async fn run(toolbox: &Toolbox, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
     let command_line = spec.to_string();
+    let span = tracing::info_span!(
+        "command",
+        otel.name = spec.summary.as_str(),
+        process.command_line = command_line.as_str(),
+        process.executable.name = spec.tool.program(),
+        deployer.cluster = addressed_cluster(&spec.args),
+        process.exit.code = field::Empty,
+        otel.status_code = field::Empty,
+        otel.status_description = field::Empty,
+    );
+    let result = run_and_wait(toolbox, spec, command_line)
+        .instrument(span.clone())
+        .await;
+    if let Err(error) = &result {
+        span.record("otel.status_code", "error");
+        span.record("otel.status_description", error.to_string());
+    }
+    result
+}
+
+/// The profile or context a command line names (`-p`, `--profile`, `--context`,
+/// `--kube-context`), so a command span says which cluster it talked to.
+fn addressed_cluster(args: &[String]) -> Option<&str> {
+    const FLAGS: [&str; 4] = ["-p", "--profile", "--context", "--kube-context"];
+    args.iter().enumerate().find_map(|(i, arg)| {
+        if FLAGS.contains(&arg.as_str()) {
+            return args.get(i + 1).map(String::as_str);
+        }
+        let (flag, value) = arg.split_once('=')?;
+        FLAGS.contains(&flag).then_some(value)
+    })
+}
+
+async fn run_and_wait(
+    toolbox: &Toolbox,
+    spec: &CommandSpec,
+    command_line: String,
+) -> Result<CommandOutput, RunError> {
     tracing::info!(command = %command_line, "{}", spec.summary);
     let mut command = Command::new(toolbox.path(spec.tool));
     if let Some(kubeconfig) = toolbox.kubeconfig() {
@@ -113,6 +155,9 @@ pub async fn run(toolbox: &Toolbox, spec: &CommandSpec) -> Result<CommandOutput,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
     tracing::debug!(command = %command_line, exit_code = ?result.exit_code, stderr = %result.stderr.trim(), "finished");
+    if let Some(code) = result.exit_code {
+        Span::current().record("process.exit.code", code);
+    }
     if result.success() || spec.allow_failure {
         Ok(result)
     } else {
@@ -159,6 +204,25 @@ mod tests {
         assert_eq!(err.hint(), Some("try again"));
         let allowed = run(&toolbox, &spec.clone().allow_failure()).await.unwrap();
         assert_eq!(allowed.exit_code, Some(3));
+    }
+
+    #[test]
+    fn finds_the_cluster_a_command_addresses() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            addressed_cluster(&args(&["start", "-p", "lgtm-central"])),
+            Some("lgtm-central")
+        );
+        assert_eq!(
+            addressed_cluster(&args(&["upgrade", "--kube-context", "lgtm-remote"])),
+            Some("lgtm-remote")
+        );
+        assert_eq!(
+            addressed_cluster(&args(&["kubectl", "--", "--context=lgtm-remote", "apply"])),
+            Some("lgtm-remote")
+        );
+        assert_eq!(addressed_cluster(&args(&["version", "--short"])), None);
+        assert_eq!(addressed_cluster(&args(&["-p"])), None);
     }
 
     #[tokio::test]

@@ -41,6 +41,15 @@ impl Setup {
     pub async fn deployer(&self, args: &[&str]) -> Output {
         deployer_with_path(args, &self.tools.path_env(), self.state.path(), &self.tools).await
     }
+
+    /// The deployer with more environment variables (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub async fn deployer_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        command(args, &self.tools.path_env(), self.state.path(), &self.tools)
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .unwrap()
+    }
 }
 
 /// The multicluster gateway's LoadBalancer address, as the linkerd-multicluster chart creates
@@ -95,17 +104,25 @@ pub async fn deployer_with_path(
     state: &Path,
     tools: &FakeTools,
 ) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+    command(args, path, state, tools).output().await.unwrap()
+}
+
+fn command(
+    args: &[&str],
+    path: &std::ffi::OsStr,
+    state: &Path,
+    tools: &FakeTools,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"));
+    command
         .args(args)
         // The stack names its values files and manifests relative to the repository root.
         .current_dir(super::repo::repo_root())
         .env_clear()
         .env("PATH", path)
         .env("KUBECONFIG", tools.root.path().join("kubeconfig"))
-        .env("LGTM_STATE_DIR", state)
-        .output()
-        .await
-        .unwrap()
+        .env("LGTM_STATE_DIR", state);
+    command
 }
 
 pub fn text(bytes: &[u8]) -> String {
