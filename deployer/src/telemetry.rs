@@ -122,6 +122,10 @@ impl Telemetry {
                 // the deploy's trace, and every step shares one thread.
                 .with_location(false)
                 .with_threads(false)
+                // Busy/idle times and module paths are the deployer's internals; the span's own
+                // duration is what a reader wants.
+                .with_tracked_inactivity(false)
+                .with_target(false)
                 .with_filter(filter_fn(deployer_spans_and_warnings))
         });
         Registry::default().with(trace).with(logs).init();

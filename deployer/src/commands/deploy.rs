@@ -59,7 +59,7 @@ fn deploy_span(title: &str, plan: &DeployPlan) -> Span {
         otel.name = format!("deployer {title}"),
         deployer.command = title,
         deployer.steps = plan.steps().len(),
-        deployer.changed = field::Empty,
+        deployer.steps_changed = field::Empty,
         otel.status_code = field::Empty,
         otel.status_description = field::Empty,
     )
@@ -111,7 +111,7 @@ async fn run(
         }
     };
     remember_durations(settings, title, true, &summary.results);
-    Span::current().record("deployer.changed", summary.changed());
+    Span::current().record("deployer.steps_changed", summary.changed());
     println!(
         "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),
