@@ -92,7 +92,11 @@ async fn a_deploy_is_one_trace_of_its_steps_and_their_commands() {
     assert_eq!(root.name, "deployer all");
     assert_eq!(attribute(root, "deployer.steps"), "45");
     assert_eq!(attribute(root, "deployer.command"), "all");
-    assert!(!root.attributes.contains_key("busy_ns"), "{:?}", root.attributes);
+    assert!(
+        !root.attributes.contains_key("busy_ns"),
+        "{:?}",
+        root.attributes
+    );
 
     // Every step of the plan, once, as a child of the deploy.
     let steps: Vec<&ReceivedSpan> = spans

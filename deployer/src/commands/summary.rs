@@ -38,7 +38,7 @@ const SLOWEST_SHOWN: usize = 5;
 /// which estimates are off.
 pub fn slowest_steps(plan: &DeployPlan, results: &[StepResult]) -> String {
     let mut slowest: Vec<&StepResult> = results.iter().collect();
-    slowest.sort_by(|a, b| b.elapsed.cmp(&a.elapsed));
+    slowest.sort_by_key(|r| std::cmp::Reverse(r.elapsed));
     slowest.truncate(SLOWEST_SHOWN);
     if slowest.is_empty() {
         return String::new();
