@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use testkit::eventually;
-use testkit::otlp::{OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
+use testkit::otlp::{
+    OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER,
+    STATUS_CODE_ERROR,
+};
 use testkit::process::{DemoPair, Proc};
 use testkit::prometheus::{Prometheus, promtool_check};
 
@@ -106,6 +109,161 @@ async fn one_request_is_one_trace_from_app_to_db_and_logs_carry_its_id() {
             .iter()
             .any(|l| l["span_id"] == db_server.span_id.as_str())
     );
+}
+
+/// The span of `trace_id` named `name`, once the sink has it.
+async fn span_named(sink: &OtlpSink, trace_id: &str, name: &str) -> ReceivedSpan {
+    eventually(&format!("span {name:?}"), WAIT, async || {
+        sink.spans_of_trace(trace_id)
+            .into_iter()
+            .find(|s| s.name == name)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn store_operations_are_internal_spans_under_the_db_server_span_and_their_logs_carry_their_ids()
+ {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let client = reqwest::Client::new();
+    let posted: Value = client
+        .post(format!("{}/api/links", pair.app_url))
+        .json(&serde_json::json!({"title": "stored", "url": "https://stored.example"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link_id = posted["id"].as_u64().unwrap();
+
+    let app_server = eventually("the app's server span", WAIT, async || {
+        find(&sink.spans(), "demo-app", SPAN_KIND_SERVER).cloned()
+    })
+    .await;
+    let trace_id = app_server.trace_id.as_str();
+    let db_server = eventually("the db's server span", WAIT, async || {
+        find(&sink.spans_of_trace(trace_id), "demo-db", SPAN_KIND_SERVER).cloned()
+    })
+    .await;
+    let insert = span_named(&sink, trace_id, "insert links").await;
+    assert_eq!(insert.service_name, "demo-db");
+    assert_eq!(insert.kind, SPAN_KIND_INTERNAL);
+    assert_eq!(
+        insert.parent_span_id, db_server.span_id,
+        "child of the db server span"
+    );
+    assert_eq!(insert.attributes["db.operation.name"], "insert");
+    assert_eq!(insert.attributes["db.collection.name"], "links");
+    assert_eq!(insert.attributes["link.id"], link_id.to_string());
+
+    let added = pair
+        .db
+        .wait_for_log(WAIT, |l| {
+            l["message"] == "link added" && l["link_id"] == link_id
+        })
+        .await;
+    assert_eq!(added["trace_id"], trace_id);
+    assert_eq!(
+        added["span_id"],
+        insert.span_id.as_str(),
+        "the store span's id"
+    );
+
+    // A read: the page lists links, rendered in its own span; the db says how many it returned.
+    let page = client.get(&pair.app_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page_server = eventually("the page's server span", WAIT, async || {
+        sink.spans()
+            .into_iter()
+            .find(|s| s.name == "GET /" && s.kind == SPAN_KIND_SERVER)
+    })
+    .await;
+    let render = span_named(&sink, &page_server.trace_id, "render page").await;
+    assert_eq!(render.parent_span_id, page_server.span_id);
+    let top = span_named(&sink, &page_server.trace_id, "top links").await;
+    let returned: u64 = top.attributes["db.response.returned_rows"].parse().unwrap();
+    assert_eq!(
+        returned,
+        render.attributes["page.links"].parse::<u64>().unwrap()
+    );
+    assert!(returned >= 1, "at least the posted link");
+}
+
+#[tokio::test]
+async fn an_injected_fault_shows_on_its_span_and_fails_the_request_span() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &["--error-ratio", "1", "--latency", "fixed:30ms"]).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/links", pair.app_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+
+    let app_server = eventually("the app's server span", WAIT, async || {
+        find(&sink.spans(), "demo-app", SPAN_KIND_SERVER).cloned()
+    })
+    .await;
+    let fault = span_named(&sink, &app_server.trace_id, "inject fault").await;
+    assert_eq!(fault.parent_span_id, app_server.span_id);
+    assert_eq!(fault.attributes["chaos.fault"], "latency+error");
+    assert_eq!(fault.attributes["chaos.delay_ms"], "30");
+    assert_eq!(fault.status_code, STATUS_CODE_ERROR);
+    assert!(fault.status_message.contains("injected"), "{fault:?}");
+    assert_eq!(app_server.status_code, STATUS_CODE_ERROR);
+    assert_eq!(app_server.attributes["error.type"], "500");
+    assert!(
+        sink.spans_of_trace(&app_server.trace_id)
+            .iter()
+            .all(|s| s.service_name == "demo-app"),
+        "the failure is injected before any call to the db"
+    );
+}
+
+#[tokio::test]
+async fn invented_methods_are_recorded_as_other_in_metrics_spans_and_logs() {
+    let sink = OtlpSink::start().await;
+    let pair = start_pair(&sink, &[]).await;
+    let db_url = format!("http://{}", pair.db.listen_addr().await);
+    let invented = "X".repeat(4000);
+    let method = reqwest::Method::from_bytes(invented.as_bytes()).unwrap();
+    let response = reqwest::Client::new()
+        .request(method, format!("{db_url}/links"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+
+    let span = eventually("the db's server span", WAIT, async || {
+        find(&sink.spans(), "demo-db", SPAN_KIND_SERVER).cloned()
+    })
+    .await;
+    assert_eq!(span.name, "HTTP /links");
+    assert_eq!(span.attributes["http.request.method"], "_OTHER");
+    assert_eq!(
+        span.attributes["http.request.method_original"],
+        "X".repeat(32)
+    );
+
+    let metrics_url = format!("http://{}/metrics", pair.db.metrics_addr().await);
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"method="_OTHER",route="/links",status_code="405""#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("XXXXXXXX"),
+        "the invented method is no label value"
+    );
+    let logged = pair.db.wait_for_log(WAIT, |l| l["status"] == 405).await;
+    assert_eq!(logged["method"], "_OTHER");
 }
 
 #[tokio::test]

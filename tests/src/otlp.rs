@@ -41,13 +41,14 @@ pub struct ReceivedSpan {
     pub transport: &'static str,
     /// Request headers (lower-case names) of the export call that carried it.
     pub headers: HashMap<String, String>,
-    /// OTLP `Status.code`: 0 unset, 1 ok, 2 error.
+    /// OTLP status code: 0 unset, 1 ok, 2 error.
     pub status_code: i32,
     pub status_message: String,
 }
 
 pub const SPAN_KIND_SERVER: i32 = 2;
 pub const SPAN_KIND_CLIENT: i32 = 3;
+pub const SPAN_KIND_INTERNAL: i32 = 1;
 pub const STATUS_CODE_ERROR: i32 = 2;
 
 /// How the sink answers while failing (see [`OtlpSink::fail_with`]).
@@ -196,7 +197,6 @@ impl OtlpSink {
                 .unwrap_or_default();
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
-                    let status = span.status.unwrap_or_default();
                     received.push(ReceivedSpan {
                         trace_id: hex(&span.trace_id),
                         span_id: hex(&span.span_id),
@@ -208,8 +208,8 @@ impl OtlpSink {
                         resource: resource.clone(),
                         transport,
                         headers: headers.clone(),
-                        status_code: status.code,
-                        status_message: status.message,
+                        status_code: span.status.as_ref().map_or(0, |s| s.code),
+                        status_message: span.status.map(|s| s.message).unwrap_or_default(),
                     });
                 }
             }

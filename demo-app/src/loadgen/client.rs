@@ -10,9 +10,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use url::Url;
 
 use super::stats::Outcome;
@@ -24,7 +24,6 @@ pub struct Sender {
     targets: Vec<Target>,
     next: AtomicUsize,
     timeout: Duration,
-    tracer: BoxedTracer,
 }
 
 struct Target {
@@ -66,27 +65,27 @@ impl Sender {
             targets,
             next: AtomicUsize::new(0),
             timeout,
-            tracer: opentelemetry::global::tracer("demo-app-loadgen"),
         }
     }
 
     pub async fn send(&self, planned: &PlannedRequest) -> Reply {
         let target = &self.targets[self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len()];
         let url = format!("{}{}", target.base, planned.path);
-        // Every request starts its own trace.
-        let span = self
-            .tracer
-            .span_builder(format!("{} {}", planned.method, planned.route))
-            .with_kind(SpanKind::Client)
-            .with_attributes([
-                KeyValue::new("http.request.method", planned.method.to_string()),
-                KeyValue::new("url.full", url.clone()),
-                KeyValue::new("server.address", target.host.clone()),
-                KeyValue::new("server.port", i64::from(target.port)),
-                KeyValue::new("loadgen.operation", planned.operation.as_str()),
-            ])
-            .start_with_context(&self.tracer, &Context::new());
-        let cx = Context::new().with_span(span);
+        // Every request starts its own trace (`parent: None`).
+        let span = tracing::info_span!(
+            parent: None,
+            "loadgen request",
+            otel.name = %format_args!("{} {}", planned.method, planned.route),
+            otel.kind = "client",
+            otel.status_description = Empty,
+            http.request.method = planned.method.as_str(),
+            url.full = url.as_str(),
+            server.address = target.host.as_str(),
+            server.port = i64::from(target.port),
+            loadgen.operation = planned.operation.as_str(),
+            error.type = Empty,
+        );
+        let cx = span.context();
 
         let mut builder = http::Request::builder()
             .method(planned.method.clone())
@@ -106,22 +105,24 @@ impl Sender {
             Err(_) => (Outcome::OtherError, None),
         };
 
-        let span = cx.span();
-        match outcome {
-            Outcome::Timeout => span.set_attribute(KeyValue::new("error.type", "timeout")),
-            Outcome::ConnectError => span.set_attribute(KeyValue::new("error.type", "connect")),
-            Outcome::OtherError => span.set_attribute(KeyValue::new("error.type", "other")),
-            Outcome::Status5xx => span.set_status(Status::error("server error")),
-            _ => {}
+        let error_type = match outcome {
+            Outcome::Timeout => Some("timeout"),
+            Outcome::ConnectError => Some("connect"),
+            Outcome::OtherError => Some("other"),
+            _ => None,
+        };
+        if let Some(kind) = error_type {
+            span.record("error.type", kind);
         }
-        if outcome.is_error() && !matches!(outcome, Outcome::Status4xx | Outcome::Status5xx) {
-            span.set_status(Status::error(outcome.as_str()));
+        // A 4xx is the request's fault, not a failed call (HTTP semantic conventions).
+        if error_type.is_some() || outcome == Outcome::Status5xx {
+            span.record("otel.status_description", outcome.as_str());
         }
-        span.end();
+        drop(span);
         Reply {
             outcome,
             body,
-            span: span.span_context().clone(),
+            span: cx.span().span_context().clone(),
         }
     }
 

@@ -67,7 +67,8 @@ async fn vote_form(
 
 async fn page(State(db): State<Arc<DbClient>>) -> Result<Html<String>, ApiError> {
     let links = db.list(20).await?;
-    Ok(Html(render_page(&links)))
+    let span = tracing::info_span!("render page", page.links = links.len());
+    Ok(Html(span.in_scope(|| render_page(&links))))
 }
 
 fn render_page(links: &[Link]) -> String {

@@ -15,6 +15,8 @@ use http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::error::{ApiError, Json};
 use crate::cli::parse_duration;
@@ -124,6 +126,18 @@ pub struct Fault {
     pub fail: bool,
 }
 
+impl Fault {
+    /// What is injected, as the `chaos.fault` span attribute.
+    pub fn kind(&self) -> &'static str {
+        match (self.delay.is_zero(), self.fail) {
+            (true, false) => "none",
+            (false, false) => "latency",
+            (true, true) => "error",
+            (false, true) => "latency+error",
+        }
+    }
+}
+
 pub struct Chaos {
     settings: ChaosSettings,
     enabled: AtomicBool,
@@ -196,21 +210,38 @@ pub async fn inject(
     next: Next,
 ) -> Response {
     let fault = chaos.decide(Instant::now());
+    if fault.delay.is_zero() && !fault.fail {
+        return next.run(req).await;
+    }
+    // A span per injected fault, so a slow or failed trace says why in Tempo.
+    let span = tracing::info_span!(
+        "inject fault",
+        chaos.fault = fault.kind(),
+        chaos.delay_ms = u64::try_from(fault.delay.as_millis()).unwrap_or(u64::MAX),
+        otel.status_description = Empty,
+    );
     if !fault.delay.is_zero() {
         metrics.count_fault(FaultKind::latency);
-        tokio::time::sleep(fault.delay).await;
+        tokio::time::sleep(fault.delay)
+            .instrument(span.clone())
+            .await;
     }
     if fault.fail {
         metrics.count_fault(FaultKind::error);
+        span.record("otel.status_description", INJECTED_FAILURE);
+        drop(span);
         return ApiError::internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "injected failure",
-            "failure injected on purpose (--error-ratio / chaos window)".into(),
+            INJECTED_FAILURE.into(),
         )
         .into_response();
     }
+    drop(span);
     next.run(req).await
 }
+
+const INJECTED_FAILURE: &str = "failure injected on purpose (--error-ratio / chaos window)";
 
 #[derive(Debug, Serialize)]
 pub struct ChaosState {

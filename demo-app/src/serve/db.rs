@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use http::StatusCode;
+use tracing::field::Empty;
 
 use super::error::{ApiError, Json, Path, Query};
 use super::links::{Link, ListQuery, NewLink, Store};
@@ -41,12 +42,32 @@ pub fn routes(state: Arc<DbState>) -> Router {
         .with_state(state)
 }
 
+/// An internal span around one store operation (database semantic conventions), so a trace
+/// shows the time spent in the store apart from the HTTP handling around it.
+fn store_span(operation: &'static str, link_id: Option<u64>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "store operation",
+        otel.name = %format_args!("{operation} links"),
+        db.operation.name = operation,
+        db.collection.name = "links",
+        db.response.returned_rows = Empty,
+        link.id = Empty,
+    );
+    if let Some(id) = link_id {
+        span.record("link.id", id);
+    }
+    span
+}
+
 async fn list(
     State(db): State<Arc<DbState>>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Link>>, ApiError> {
     let limit = q.limit()?;
-    Ok(Json(db.read().top(limit)))
+    let span = store_span("top", None);
+    let links = span.in_scope(|| db.read().top(limit));
+    span.record("db.response.returned_rows", links.len());
+    Ok(Json(links))
 }
 
 async fn add(
@@ -54,23 +75,30 @@ async fn add(
     Json(new): Json<NewLink>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
     let new = new.validate()?;
-    let link = db.write().add(new);
-    tracing::info!(link_id = link.id, url = %link.url, "link added");
+    let span = store_span("insert", None);
+    let link = span.in_scope(|| {
+        let link = db.write().add(new);
+        tracing::Span::current().record("link.id", link.id);
+        tracing::info!(link_id = link.id, url = %link.url, "link added");
+        link
+    });
     Ok((StatusCode::CREATED, Json(link)))
 }
 
 async fn show(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
-    db.read()
-        .get(id)
-        .cloned()
-        .map(Json)
-        .ok_or_else(|| unknown(id))
+    let span = store_span("get", Some(id));
+    let found = span.in_scope(|| db.read().get(id).cloned());
+    span.record("db.response.returned_rows", u64::from(found.is_some()));
+    found.map(Json).ok_or_else(|| unknown(id))
 }
 
 async fn vote(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
-    let link = db.write().vote(id).ok_or_else(|| unknown(id))?;
-    tracing::info!(link_id = id, votes = link.votes, "vote counted");
-    Ok(Json(link))
+    let span = store_span("vote", Some(id));
+    span.in_scope(|| {
+        let link = db.write().vote(id).ok_or_else(|| unknown(id))?;
+        tracing::info!(link_id = id, votes = link.votes, "vote counted");
+        Ok(Json(link))
+    })
 }
 
 fn unknown(id: u64) -> ApiError {

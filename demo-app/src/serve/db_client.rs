@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TraceContextExt;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use url::Url;
 
 use super::error::{ApiError, ErrorBody};
@@ -23,7 +24,6 @@ pub struct DbClient {
     urls: Vec<Url>,
     next: AtomicUsize,
     metrics: HttpMetrics,
-    tracer: BoxedTracer,
 }
 
 /// One call: the route template labels metrics and names the span; the path is what is sent.
@@ -47,7 +47,6 @@ impl DbClient {
             urls,
             next: AtomicUsize::new(0),
             metrics,
-            tracer: opentelemetry::global::tracer("demo-app"),
         })
     }
 
@@ -113,23 +112,23 @@ impl DbClient {
             base.host_str().unwrap_or(""),
             base.port_or_known_default().unwrap_or(80)
         );
-        let parent = Context::current();
-        let span = self
-            .tracer
-            .span_builder(format!("{} {}", call.method, call.route))
-            .with_kind(SpanKind::Client)
-            .with_attributes([
-                KeyValue::new("http.request.method", call.method.to_string()),
-                KeyValue::new("url.full", url.to_string()),
-                KeyValue::new("server.address", base.host_str().unwrap_or("").to_owned()),
-                KeyValue::new(
-                    "server.port",
-                    i64::from(base.port_or_known_default().unwrap_or(80)),
-                ),
-                KeyValue::new("http.route", call.route),
-            ])
-            .start_with_context(&self.tracer, &parent);
-        let cx = parent.with_span(span);
+        let port = base.port_or_known_default().unwrap_or(80);
+        // A child of the current span (the request's server span, or an internal span in it).
+        let span = tracing::info_span!(
+            "db call",
+            otel.name = %format_args!("{} {}", call.method, call.route),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            http.request.method = call.method.as_str(),
+            http.route = call.route,
+            http.response.status_code = Empty,
+            url.full = url.as_str(),
+            server.address = base.host_str().unwrap_or(""),
+            server.port = i64::from(port),
+            error.type = Empty,
+        );
+        let cx = span.context();
 
         let mut headers = http::HeaderMap::new();
         traces::inject(&cx, &mut headers);
@@ -147,19 +146,16 @@ impl DbClient {
             let body = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, body))
         }
+        .instrument(span.clone())
         .await;
         let elapsed = started.elapsed();
 
-        let span = cx.span();
         let status_label = match &outcome {
             Ok((status, _)) => {
-                span.set_attribute(KeyValue::new(
-                    "http.response.status_code",
-                    i64::from(status.as_u16()),
-                ));
+                span.record("http.response.status_code", i64::from(status.as_u16()));
                 if status.is_server_error() {
-                    span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
-                    span.set_status(Status::error("db answered with a server error"));
+                    span.record("error.type", status.as_str());
+                    span.record("otel.status_description", "db answered with a server error");
                 }
                 status.as_u16().to_string()
             }
@@ -169,8 +165,8 @@ impl DbClient {
                 } else {
                     "connection"
                 };
-                span.set_attribute(KeyValue::new("error.type", kind));
-                span.set_status(Status::error(e.to_string()));
+                span.record("error.type", kind);
+                span.record("otel.status_description", e.to_string());
                 "error".to_owned()
             }
         };
@@ -182,9 +178,9 @@ impl DbClient {
                 status_code: status_label,
             },
             elapsed,
-            span.span_context(),
+            cx.span().span_context(),
         );
-        span.end();
+        drop(span);
         decode(call.route, outcome)
     }
 }

@@ -12,16 +12,20 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use opentelemetry::context::FutureExt;
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TraceContextExt;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::metrics::{HttpMetrics, ServerLabels};
 use super::traces;
 
 /// Route label for requests that matched no route (404s): keeps the label bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label for a method outside the standard set (HTTP semantic conventions): a client
+/// inventing methods must not create label values or span names.
+pub const OTHER_METHOD: &str = "_OTHER";
 
 /// What a handler wants logged about a failed request (the response body stays generic).
 #[derive(Clone, Debug)]
@@ -30,101 +34,169 @@ pub struct ErrorDetail(pub String);
 /// Shared state of the middleware.
 pub struct HttpTelemetry {
     pub metrics: HttpMetrics,
-    pub tracer: BoxedTracer,
     /// One log line per request when true; failures (5xx) are logged regardless.
     pub request_log: bool,
 }
 
 impl HttpTelemetry {
-    /// Uses the global tracer provider, so call after [`super::Telemetry::init`] (in tests
-    /// without it, spans are no-ops and requests carry no trace ids).
+    /// Spans go to whatever subscriber [`super::Telemetry::init`] installed (in tests without
+    /// it, spans are no-ops and requests carry no trace ids).
     pub fn new(metrics: HttpMetrics, request_log: bool) -> Arc<Self> {
         Arc::new(Self {
             metrics,
-            tracer: opentelemetry::global::tracer("demo-app"),
             request_log,
         })
     }
 }
 
+/// The method as a bounded label: the nine standard methods as sent, anything else `_OTHER`.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => OTHER_METHOD,
+    }
+}
+
+/// The method as received, for `http.request.method_original`, cut to a bounded length (a
+/// method is a token of any length to HTTP/1.1; only `_OTHER` requests carry it).
+const MAX_ORIGINAL_METHOD_BYTES: usize = 32;
+
 /// The middleware; install with `axum::middleware::from_fn_with_state(telemetry, track)`.
 pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
-    let method = req.method().as_str().to_owned();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let method = method_label(req.method());
     let path = req.uri().path().to_owned();
-    let parent = traces::extract(req.headers());
-    let span = t
-        .tracer
-        .span_builder(format!("{method} {route}"))
-        .with_kind(SpanKind::Server)
-        .with_attributes(request_attributes(&req, &method, &route, &path))
-        .start_with_context(&t.tracer, &parent);
-    let cx = parent.with_span(span);
+    let span = server_span(&req, method, route);
     let in_flight = t.metrics.in_flight();
 
-    let response = next.run(req).with_context(cx.clone()).await;
+    let response = next.run(req).instrument(span.clone()).await;
 
     drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status();
-    let span = cx.span();
-    span.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status.as_u16()),
-    ));
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
-        span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
-        span.set_status(Status::error(status.canonical_reason().unwrap_or("")));
+        span.record("error.type", status.as_str());
+        span.record("otel.status_code", "error");
+        span.record(
+            "otel.status_description",
+            status.canonical_reason().unwrap_or(""),
+        );
     }
     let labels = ServerLabels {
-        method,
-        route,
+        method: method.to_owned(),
+        route: route.to_owned(),
         status_code: status.as_u16(),
     };
-    t.metrics
-        .observe_server(&labels, elapsed, span.span_context());
-    log_request(&t, &cx, &labels, &path, elapsed, &response);
-    span.end();
+    let span_context = span.context().span().span_context().clone();
+    t.metrics.observe_server(&labels, elapsed, &span_context);
+    // Inside the span, so the line carries its ids.
+    span.in_scope(|| log_request(&t, &labels, &path, elapsed, &response));
     response
 }
 
-fn request_attributes(req: &Request, method: &str, route: &str, path: &str) -> Vec<KeyValue> {
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", method.to_owned()),
-        KeyValue::new("http.route", route.to_owned()),
-        KeyValue::new("url.path", path.to_owned()),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new(
-            "network.protocol.version",
-            match req.version() {
-                http::Version::HTTP_2 => "2",
-                http::Version::HTTP_10 => "1.0",
-                _ => "1.1",
-            },
-        ),
-    ];
+/// The server span of one request, child of the caller's `traceparent` when there is one.
+/// Fields declared `Empty` are recorded once known; the span ends when the last clone drops.
+fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %SpanName { method, route },
+        otel.kind = "server",
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        http.request.method = method,
+        http.request.method_original = Empty,
+        http.route = route,
+        http.response.status_code = Empty,
+        url.path = req.uri().path(),
+        url.query = Empty,
+        url.scheme = "http",
+        network.protocol.version = protocol_version(req.version()),
+        user_agent.original = Empty,
+        server.address = Empty,
+        error.type = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if method == OTHER_METHOD {
+        span.record(
+            "http.request.method_original",
+            truncate(req.method().as_str(), MAX_ORIGINAL_METHOD_BYTES),
+        );
+    }
     if let Some(query) = req.uri().query() {
-        attributes.push(KeyValue::new("url.query", query.to_owned()));
+        span.record("url.query", query);
     }
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(agent) = header(http::header::USER_AGENT) {
-        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        span.record("user_agent.original", agent);
     }
     if let Some(host) = header(http::header::HOST) {
-        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-        attributes.push(KeyValue::new("server.address", name.to_owned()));
+        span.record(
+            "server.address",
+            host.rsplit_once(':').map_or(host, |(name, _)| name),
+        );
     }
-    attributes
+    if req.headers().contains_key("traceparent") {
+        // Fails only when no OpenTelemetry layer is installed (tests): the span stays a root.
+        let _ = span.set_parent(traces::extract(req.headers()));
+    }
+    span
+}
+
+/// `{method} {route}`, or `HTTP {route}` for an `_OTHER` method (HTTP semantic conventions).
+struct SpanName<'a> {
+    method: &'static str,
+    route: &'a str,
+}
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = if self.method == OTHER_METHOD {
+            "HTTP"
+        } else {
+            self.method
+        };
+        write!(f, "{method} {}", self.route)
+    }
+}
+
+fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_10 => "1.0",
+        _ => "1.1",
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn log_request(
     t: &HttpTelemetry,
-    cx: &Context,
     labels: &ServerLabels,
     path: &str,
     elapsed: std::time::Duration,
@@ -134,8 +206,6 @@ fn log_request(
     if !t.request_log && detail.is_none() && !response.status().is_server_error() {
         return;
     }
-    // The log layer reads the trace and span ids from the current context.
-    let _attached = cx.clone().attach();
     // Whole microseconds, so the number prints short (1.312, not 1.3128199999999999).
     let duration_ms = elapsed.as_micros() as f64 / 1e3;
     if response.status().is_server_error() {

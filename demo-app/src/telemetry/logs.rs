@@ -307,6 +307,45 @@ mod tests {
         }
     }
 
+    /// The lines written to `out` so far, parsed.
+    fn parsed(out: &Captured) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lines_carry_the_innermost_span_ids_and_rust_log_never_filters_spans() {
+        use opentelemetry_sdk::trace::SdkTracerProvider;
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let provider = SdkTracerProvider::builder().build();
+        let out = Captured::default();
+        let (layer, guard) = json_layer(Box::new(out.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(crate::telemetry::traces::span_layer(&provider))
+            .with(layer.with_filter(tracing_subscriber::EnvFilter::new("warn")));
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = tracing::info_span!("outer");
+            let _outer = outer.enter();
+            tracing::warn!("in outer");
+            tracing::info_span!("inner").in_scope(|| tracing::warn!("in inner"));
+            tracing::info!("filtered out by the log level");
+            tracing::warn!("back in outer");
+        });
+        drop(guard);
+        let lines = parsed(&out);
+        let messages: Vec<_> = lines.iter().map(|l| l["message"].clone()).collect();
+        assert_eq!(messages, ["in outer", "in inner", "back in outer"]);
+        let ids = |i: usize| (lines[i]["trace_id"].clone(), lines[i]["span_id"].clone());
+        assert!(ids(0).0.is_string(), "info spans exist under RUST_LOG=warn");
+        assert_eq!(ids(0), ids(2), "the outer span's ids again after the inner one");
+        assert_eq!(ids(1).0, ids(0).0, "one trace");
+        assert_ne!(ids(1).1, ids(0).1, "the inner span's own id");
+    }
+
     #[test]
     fn every_line_is_json_with_fields_and_trace_ids_inside_a_span_context() {
         use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};

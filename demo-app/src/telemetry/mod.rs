@@ -1,10 +1,17 @@
 //! Telemetry shared by every subcommand: set up once in `main`, shut down in order at exit.
 //!
-//! - [`logs`]: JSON lines on stdout with `trace_id`/`span_id` of the current request.
+//! One instrumentation API: code writes `tracing` spans and events. Two layers consume them:
+//!
+//! - [`logs`]: events become JSON lines on stdout, with `trace_id`/`span_id` of the innermost
+//!   span (its OpenTelemetry context is attached while the span is entered).
+//! - [`traces`]: our own spans (target `demo_app…`) become OpenTelemetry spans through
+//!   tracing-opentelemetry, exported over OTLP; W3C propagation helpers.
 //! - [`metrics`]: the Prometheus registry (RED histograms with exemplars, in-flight, build info).
-//! - [`traces`]: the OTLP tracer provider and W3C propagation helpers.
 //! - [`http`]: the axum middleware that gives every request a server span, a histogram
 //!   observation (with the span's trace id as exemplar) and one log line.
+//!
+//! The two layers filter separately: `RUST_LOG` chooses the log lines, never the spans, so a
+//! quiet log level keeps traces whole.
 
 pub mod http;
 pub mod logs;
@@ -15,6 +22,7 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -82,12 +90,6 @@ impl Telemetry {
             LogOutput::Stdout => Box::new(std::io::stdout()),
             LogOutput::Stderr => Box::new(std::io::stderr()),
         };
-        let (layer, log_guard) = logs::json_layer(writer);
-        tracing_subscriber::registry()
-            .with(filter)
-            .with(layer)
-            .try_init()
-            .map_err(|e| TelemetryError::Config(format!("a log subscriber is already set: {e}")))?;
         let settings = TraceSettings {
             disabled: args.otel_sdk_disabled,
             protocol: TraceSettings::resolve_protocol(args.otlp_protocol.as_deref(), |k| {
@@ -97,7 +99,12 @@ impl Telemetry {
             default_service_name: service_name.to_owned(),
         };
         let provider = traces::tracer_provider(&settings)?;
-        opentelemetry::global::set_tracer_provider(provider.clone());
+        let (log_layer, log_guard) = logs::json_layer(writer);
+        tracing_subscriber::registry()
+            .with(traces::span_layer(&provider))
+            .with(log_layer.with_filter(filter))
+            .try_init()
+            .map_err(|e| TelemetryError::Config(format!("a log subscriber is already set: {e}")))?;
         tracing::info!(
             service = service_name,
             traces_exported = !settings.disabled,
