@@ -8,7 +8,8 @@
 # 30 s with full telemetry, the spans the sink received vs the requests served.
 # With BASELINE_BIN=path/to/another/demo-app (e.g. a release build of an earlier commit), adds
 #   (c) that binary with full telemetry, in the same interleaved rounds, and the ratio (a)/(c):
-# a before/after comparison of one change in one run.
+# a before/after comparison of one change in one run. DEMO_APP_BIN=path measures that build as
+# (a)/(b) instead of building this checkout.
 #
 # Usage: tests/bench/serve_overhead.sh [seconds-per-run (10)] [connections (32)] [rounds (3)]
 # Needs: wrk (apt-get install wrk), taskset (util-linux). Services run on CPU 1, wrk and the
@@ -28,9 +29,10 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else svc_cpu=""; load_cpu=""; fi
 
 echo "== building (release)"
-cargo build --release --locked -q -p demo-app --bin demo-app
+# DEMO_APP_BIN=path measures that build instead of building this checkout's.
+if [ -z "${DEMO_APP_BIN:-}" ]; then cargo build --release --locked -q -p demo-app --bin demo-app; fi
 cargo build --release --locked -q -p testkit --example otlp_light_sink
-bin=target/release/demo-app
+bin=${DEMO_APP_BIN:-target/release/demo-app}
 baseline_bin=${BASELINE_BIN:-}
 [ -z "$baseline_bin" ] || [ -x "$baseline_bin" ] || { echo "BASELINE_BIN=$baseline_bin is not an executable" >&2; exit 1; }
 sink_bin=target/release/examples/otlp_light_sink
