@@ -16,6 +16,7 @@ use url::Url;
 
 use super::error::{ApiError, ErrorBody};
 use super::links::{Link, NewLink};
+use crate::telemetry::http::method_label;
 use crate::telemetry::metrics::{ClientLabels, HttpMetrics};
 use crate::telemetry::traces;
 
@@ -172,7 +173,7 @@ impl DbClient {
         };
         self.metrics.observe_client(
             &ClientLabels {
-                method: call.method.to_string(),
+                method: method_label(&call.method),
                 server_address,
                 route: call.route.to_owned(),
                 status_code: status_label,

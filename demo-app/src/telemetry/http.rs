@@ -17,7 +17,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::metrics::{HttpMetrics, ServerLabels};
+use super::metrics::{HttpMetrics, RouteLabel, ServerLabels};
 use super::traces;
 
 /// Route label for requests that matched no route (404s): keeps the label bounded.
@@ -73,13 +73,15 @@ const MAX_ORIGINAL_METHOD_BYTES: usize = 32;
 /// The middleware; install with `axum::middleware::from_fn_with_state(telemetry, track)`.
 pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = matched
-        .as_ref()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .cloned()
+        .map_or(RouteLabel::Static(UNMATCHED_ROUTE), RouteLabel::Matched);
     let method = method_label(req.method());
-    let path = req.uri().path().to_owned();
-    let span = server_span(&req, method, route);
+    // `Uri` shares its bytes: cloning it copies no string.
+    let uri = req.uri().clone();
+    let span = server_span(&req, method, route.as_str());
     let in_flight = t.metrics.in_flight();
 
     let response = next.run(req).instrument(span.clone()).await;
@@ -97,14 +99,14 @@ pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next
         );
     }
     let labels = ServerLabels {
-        method: method.to_owned(),
-        route: route.to_owned(),
+        method,
+        route,
         status_code: status.as_u16(),
     };
     let span_context = span.context().span().span_context().clone();
     t.metrics.observe_server(&labels, elapsed, &span_context);
     // Inside the span, so the line carries its ids.
-    span.in_scope(|| log_request(&t, &labels, &path, elapsed, &response));
+    span.in_scope(|| log_request(&t, &labels, uri.path(), elapsed, &response));
     response
 }
 
@@ -211,8 +213,8 @@ fn log_request(
     if response.status().is_server_error() {
         tracing::error!(
             target: "http",
-            method = %labels.method,
-            route = %labels.route,
+            method = labels.method,
+            route = labels.route.as_str(),
             path,
             status = labels.status_code,
             duration_ms,
@@ -222,8 +224,8 @@ fn log_request(
     } else {
         tracing::info!(
             target: "http",
-            method = %labels.method,
-            route = %labels.route,
+            method = labels.method,
+            route = labels.route.as_str(),
             path,
             status = labels.status_code,
             duration_ms,

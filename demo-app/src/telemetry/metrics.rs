@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
+use axum::extract::MatchedPath;
 use opentelemetry::trace::SpanContext;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
@@ -33,17 +34,57 @@ pub struct TraceExemplar {
     pub trace_id: String,
 }
 
+/// Labels of one server observation, built per request without copying a string: the method
+/// is one of a fixed set, the route shares the router's own copy of its template.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServerLabels {
-    pub method: String,
+    pub method: &'static str,
     /// The route template (`/api/links/{id}/vote`), never the raw path: bounded cardinality.
-    pub route: String,
+    pub route: RouteLabel,
     pub status_code: u16,
+}
+
+/// A route template as a label value.
+#[derive(Clone, Debug)]
+pub enum RouteLabel {
+    /// The template axum matched (an `Arc<str>` inside: cloning it copies no bytes).
+    Matched(MatchedPath),
+    /// A fixed label, e.g. for requests that matched no route.
+    Static(&'static str),
+}
+
+impl RouteLabel {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RouteLabel::Matched(path) => path.as_str(),
+            RouteLabel::Static(label) => label,
+        }
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl std::hash::Hash for RouteLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        self.as_str().encode(encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClientLabels {
-    pub method: String,
+    pub method: &'static str,
     /// The peer's `host:port`.
     pub server_address: String,
     /// The called route template on the peer.
@@ -123,6 +164,11 @@ impl Metrics {
             "demo_app_injected_faults",
             "Faults injected on purpose (failure and latency injection), by kind",
             http.faults.clone(),
+        );
+        registry.register(
+            "demo_app_log_lines_dropped",
+            "Log lines dropped because stdout could not keep up (requests never wait for the log)",
+            super::logs::dropped_lines_counter(),
         );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
@@ -304,10 +350,10 @@ mod tests {
         )
     }
 
-    fn labels(route: &str) -> ServerLabels {
+    fn labels(route: &'static str) -> ServerLabels {
         ServerLabels {
-            method: "GET".into(),
-            route: route.into(),
+            method: "GET",
+            route: RouteLabel::Static(route),
             status_code: 200,
         }
     }

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# What does our request path cost against plain axum? CPU time per request (user + system, read
+# from /proc of the server processes) under wrk, for, side by side in one run:
+#   bare         tests/examples/bare_axum.rs serving the db's own answer (no telemetry)
+#   db off       the db with span export and request log off
+#   db spans     the db exporting every span (100% sampled) to a loopback OTLP sink
+#   db log       the db writing a JSON log line per request (to a file), no export
+#   db full      both
+#   chain bare   bare_axum proxy -> bare_axum (one shared reqwest client)
+#   chain off    app -> db, telemetry off in both
+#   chain full   app -> db, full telemetry in both
+# Every server runs pinned to CPU 1, wrk and the sink to CPU 0; the variants are measured in
+# turns for several rounds and the medians printed, with the ratio to the bare peer (db rows to
+# "bare", chain rows to "chain bare"). Then it checks that the full variants lost nothing: spans
+# received = spans expected, and request log lines = requests served.
+#
+# Usage: tests/bench/request_path.sh [seconds-per-run (8)] [connections (16)] [rounds (3)]
+# Needs: wrk (apt-get install wrk), taskset (util-linux), curl, python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+duration=${1:-8}
+connections=${2:-16}
+rounds=${3:-3}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else svc_cpu=""; load_cpu=""; fi
+ticks_per_s=$(getconf CLK_TCK)
+
+echo "== building (release)"
+cargo build --release --locked -q -p demo-app --bin demo-app
+cargo build --release --locked -q -p testkit --example otlp_light_sink --example bare_axum
+bin=target/release/demo-app
+sink_bin=target/release/examples/otlp_light_sink
+bare_bin=target/release/examples/bare_axum
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+sink_grpc=$(free_port); sink_http=$(free_port)
+$load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & pids+=($!)
+wait_http "http://127.0.0.1:$sink_http/count"
+
+export_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_grpc" OTEL_TRACES_SAMPLER=always_on
+            OTEL_BSP_MAX_QUEUE_SIZE=65536 OTEL_SDK_DISABLED=false)
+no_export_env=(OTEL_SDK_DISABLED=true)
+
+# serve NAME ROLE ENV... [-- EXTRA-ARGS]: starts `demo-app serve`; sets $port and records the pid.
+serve() {
+  local name=$1 role=$2; shift 2
+  local envs=() extra=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ $# -gt 0 ] && shift && extra=("$@")
+  port=$(free_port)
+  env RUST_LOG=info "${envs[@]}" $svc_cpu "$bin" serve --role "$role" --listen "127.0.0.1:$port" "${extra[@]}" \
+    >"$work/$name.log" & pids+=($!); echo $! >"$work/$name.pid"
+  wait_http "http://127.0.0.1:$port/healthz"
+  echo "$port" >"$work/$name.port"
+}
+bare() { # bare NAME serve|proxy ARG: starts bare_axum; sets $port
+  port=$(free_port)
+  $svc_cpu "$bare_bin" "$2" "$port" "$3" >"$work/$1.log" 2>&1 & pids+=($!); echo $! >"$work/$1.pid"
+  wait_http "http://127.0.0.1:$port/healthz"
+}
+
+variants=()
+declare -A url pidfiles
+add() { variants+=("$1"); url[$1]=$2; pidfiles[$1]=$3; }
+
+echo "== starting the servers"
+serve db-data db "${no_export_env[@]}" DEMO_REQUEST_LOG=false
+curl -fs "http://127.0.0.1:$port/links?limit=20" >"$work/links.json"
+echo "   payload: $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/links.json") links, $(wc -c <"$work/links.json") bytes"
+bare bare serve "$work/links.json";            add "bare" "http://127.0.0.1:$port/links?limit=20" "bare"
+serve db-off db "${no_export_env[@]}" DEMO_REQUEST_LOG=false;  add "db off" "http://127.0.0.1:$port/links?limit=20" "db-off"
+serve db-spans db "${export_env[@]}" DEMO_REQUEST_LOG=false;   add "db spans" "http://127.0.0.1:$port/links?limit=20" "db-spans"
+serve db-log db "${no_export_env[@]}" DEMO_REQUEST_LOG=true;   add "db log" "http://127.0.0.1:$port/links?limit=20" "db-log"
+serve db-full db "${export_env[@]}" DEMO_REQUEST_LOG=true;     add "db full" "http://127.0.0.1:$port/links?limit=20" "db-full"
+bare chain-bare-db serve "$work/links.json"; up=$port
+bare chain-bare-front proxy "http://127.0.0.1:$up"; add "chain bare" "http://127.0.0.1:$port/api/links?limit=20" "chain-bare-front chain-bare-db"
+serve chain-off-db db "${no_export_env[@]}" DEMO_REQUEST_LOG=false; up=$port
+serve chain-off-app app "${no_export_env[@]}" DEMO_REQUEST_LOG=false -- --db-url "http://127.0.0.1:$up"
+add "chain off" "http://127.0.0.1:$port/api/links?limit=20" "chain-off-app chain-off-db"
+serve chain-full-db db "${export_env[@]}" DEMO_REQUEST_LOG=true; up=$port
+serve chain-full-app app "${export_env[@]}" DEMO_REQUEST_LOG=true -- --db-url "http://127.0.0.1:$up"
+add "chain full" "http://127.0.0.1:$port/api/links?limit=20" "chain-full-app chain-full-db"
+
+cpu_ticks() { # cpu_ticks NAMES...: utime + stime of those processes, in clock ticks
+  local total=0 n
+  for n in "$@"; do
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$(cat "$work/$n.pid")/stat") ))
+  done
+  echo "$total"
+}
+
+# measure VARIANT: appends "µs-per-request req/s" to the variant's runs file
+measure() {
+  local v=$1 names before after requests file
+  names=${pidfiles[$v]}; file="$work/runs.${v// /_}"
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $names)
+  $load_cpu wrk -t1 -c"$connections" -d"${duration}s" "${url[$v]}" >"$work/wrk.out"
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $names)
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  grep -q "Non-2xx" "$work/wrk.out" && { echo "$v: non-2xx answers:" >&2; cat "$work/wrk.out" >&2; exit 1; }
+  awk -v t=$(( after - before )) -v hz="$ticks_per_s" -v n="$requests" -v d="$duration" \
+    'BEGIN { printf "%.2f %.0f\n", t / hz * 1e6 / n, n / d }' >>"$file"
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { awk -v c="$2" '{ print $c }' "$work/runs.${1// /_}" | median; }
+
+echo "== wrk -t1 -c$connections -d${duration}s per variant, $rounds rounds in turns (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+for round in $(seq "$rounds"); do
+  for v in "${variants[@]}"; do measure "$v"; done
+  echo "   round $round done (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+done
+
+printf '%-12s %16s %10s %10s\n' "variant" "CPU µs/request" "req/s" "vs bare"
+for v in "${variants[@]}"; do
+  base="bare"; [[ $v == chain* ]] && base="chain bare"
+  printf '%-12s %16s %10s %10s\n' "$v" "$(med "$v" 1)" "$(med "$v" 2)" \
+    "$(awk -v a="$(med "$v" 1)" -v b="$(med "$base" 1)" 'BEGIN { printf "%.2f", a / b }')"
+done
+echo "goals: db full <= 2.0, db off <= 1.3 (vs bare); chain full <= 1.8 (vs chain bare)"
+
+echo "== completeness: every span exported, every request logged"
+# What each exporting process says it did, from its own /metrics (read before it stops).
+sum_of() { awk -v m="$2" 'index($0, m) == 1 && $0 !~ /^#/ {n += $NF} END {print n + 0}' "$work/$1.metrics"; }
+expected=0
+port_of() { cat "$work/$1.port"; }
+for n in db-spans db-full chain-full-db chain-full-app; do
+  curl -fs "http://127.0.0.1:$(port_of "$n")/metrics" >"$work/$n.metrics"
+  server=$(sum_of "$n" "http_server_request_duration_seconds_count{")
+  store=$(sum_of "$n" 'http_server_request_duration_seconds_count{method="GET",route="/links"')
+  client=$(sum_of "$n" "http_client_request_duration_seconds_count{")
+  [[ $n == *app ]] && store=0
+  expected=$(( expected + server + store + client ))
+  echo "   $n: $server requests served, $client db calls, log lines dropped: $(sum_of "$n" demo_app_log_lines_dropped_total)"
+done
+sleep 6  # past the batch span processor's 5 s schedule
+for n in db-spans db-full chain-full-db chain-full-app; do
+  pid=$(cat "$work/$n.pid"); kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+done
+received=$(curl -fs "http://127.0.0.1:$sink_http/count")
+echo "spans expected (server + store operation + db client spans): $expected; received: $received; lost: $(( expected - received ))"
+for n in db-full chain-full-db chain-full-app; do
+  served=$(sum_of "$n" "http_server_request_duration_seconds_count{")
+  lines=$(grep -c '"message":"request served"' "$work/$n.log" || true)
+  echo "   $n: request log lines $lines for $served requests served"
+done
