@@ -50,9 +50,21 @@ async fn proxy(
     State(up): State<Arc<Upstream>>,
     Query(q): Query<Limit>,
 ) -> Result<Json<Vec<Link>>, StatusCode> {
-    let url = format!("{}/links?limit={}", up.base, q.limit.unwrap_or(DEFAULT_LIMIT));
-    let response = up.client.get(url).send().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let body = response.bytes().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let url = format!(
+        "{}/links?limit={}",
+        up.base,
+        q.limit.unwrap_or(DEFAULT_LIMIT)
+    );
+    let response = up
+        .client
+        .get(url)
+        .send()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
     let links = serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_GATEWAY)?;
     Ok(Json(links))
 }
@@ -66,7 +78,8 @@ async fn main() {
     };
     let app = match mode {
         "serve" => {
-            let text = std::fs::read_to_string(arg).unwrap_or_else(|e| fail(&format!("{arg}: {e}")));
+            let text =
+                std::fs::read_to_string(arg).unwrap_or_else(|e| fail(&format!("{arg}: {e}")));
             let links: Vec<Link> =
                 serde_json::from_str(&text).unwrap_or_else(|e| fail(&format!("{arg}: {e}")));
             axum::Router::new()
