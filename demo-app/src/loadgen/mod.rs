@@ -571,3 +571,54 @@ async fn collect(
     }
     recorder
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_collector_is_an_error_not_an_empty_passing_summary() {
+        let joined = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("the collector panics");
+            }
+            Recorder::default()
+        })
+        .await;
+        let result = collected(joined);
+        assert!(
+            matches!(&result, Err(LoadgenError::Internal(m)) if m.contains("collector")),
+            "{:?}",
+            result.err()
+        );
+        assert_eq!(result.err().map(|e| e.exit_code()), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_request_task_that_panics_is_counted_lost_and_leaves_the_in_flight_count() {
+        let counters = Arc::new(Counters::default());
+        let guard = InFlight::start(&counters);
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 1);
+        let joined = tokio::spawn(async move {
+            let _guard = guard;
+            if std::hint::black_box(true) {
+                panic!("a request task panics");
+            }
+        })
+        .await;
+        assert!(joined.is_err());
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
+        let summary = Recorder::default().summary(
+            RunInfo {
+                targets: vec!["http://x".into()],
+                mode: Mode::Open,
+                target_rate: Some(1.0),
+                duration: Duration::from_secs(1),
+                max_error_ratio: None,
+            },
+            &counters,
+        );
+        assert!(!summary.passed);
+    }
+}

@@ -65,7 +65,10 @@ impl FromStr for Mix {
                 .ok()
                 .filter(|w| *w <= max)
                 .ok_or_else(|| {
-                    format!("{part:?}: the weight must be a whole number from 0 to {max}")
+                    format!(
+                        "{part:?}: the weight must be a whole number from 0 to {max} \
+                         (e.g. list=8,post=1,vote=1)"
+                    )
                 })?;
         }
         if weights.iter().all(|w| *w == 0) {
