@@ -14,6 +14,8 @@ use crate::tools::{MissingTools, OutdatedTools, RunError};
 #[derive(Debug, thiserror::Error)]
 pub enum DeployerError {
     #[error(transparent)]
+    Input(#[from] crate::cli::InputError),
+    #[error(transparent)]
     MissingTools(#[from] MissingTools),
     #[error(transparent)]
     OutdatedTools(#[from] OutdatedTools),
@@ -72,6 +74,7 @@ fn describe_failures(failed: &PlanFailed<StepError>) -> String {
 impl DeployerError {
     pub fn help(&self) -> Option<String> {
         match self {
+            DeployerError::Input(e) => Some(e.help()),
             DeployerError::MissingTools(missing) => Some(missing.help()),
             DeployerError::OutdatedTools(outdated) => Some(outdated.help()),
             DeployerError::StepsFailed { failed, .. } => {
@@ -113,10 +116,13 @@ impl DeployerError {
         }
     }
 
-    /// The process's exit status: 1, or what `loadtest` documents for its own failures.
+    /// The process's exit status: 1, 2 for input no flag parser could refuse alone, or what
+    /// `loadtest` documents for its own failures.
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployerError::Loadtest(e) => e.exit_code(),
+            // Like clap's own usage errors.
+            DeployerError::Input(_) => 2,
             _ => 1,
         }
     }

@@ -15,6 +15,7 @@ use crate::plan::Target;
 use crate::settings::Settings;
 
 pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
+    cli.global.check()?;
     let settings = Settings::from_args(&cli.global);
     let dry_run = cli.global.dry_run;
     match &cli.command {
