@@ -117,6 +117,9 @@ async fn holds_the_rate_and_counts_every_outcome_in_a_valid_summary() {
     let r = &s["requests"];
     assert_eq!(u(&r["intended"]), 1000);
     assert_eq!(u(&r["missed"]), 0);
+    // Always written by this loadgen (optional in the schema only for older summaries).
+    assert_eq!(u(&r["behind_schedule"]), 0, "200/s is easy to schedule");
+    assert_eq!(u(&r["lost"]), 0);
     assert_eq!(
         u(&r["sent"]),
         u(&r["completed"]),

@@ -92,7 +92,7 @@ pub mod limits {
 
     /// `verify --poll-interval`.
     pub fn poll_interval(text: &str) -> Result<Duration, String> {
-        within(text, Duration::from_millis(100), HOUR, "2s")
+        within(text, Duration::from_millis(10), HOUR, "2s")
     }
 
     /// `loadtest --duration`: whole seconds reach the loadgen (`0s` would run it until
@@ -127,7 +127,7 @@ pub mod limits {
             assert!(wait_timeout("0").is_err());
             assert!(loadtest_duration("500ms").is_err());
             assert_eq!(settle("0s"), Ok(Duration::ZERO));
-            assert!(poll_interval("50ms").unwrap_err().contains("from 100ms"));
+            assert!(poll_interval("5ms").unwrap_err().contains("from 10ms"));
             assert!(connections("0").is_err());
         }
     }
