@@ -423,26 +423,58 @@ async fn numbers_outside_their_range_are_refused_naming_flag_and_range() {
     let (_db, url) = start_db().await;
     let huge = "10000000000000000000s";
     let cases: [(&[&str], &str, &str); 12] = [
-        (&["--mix", "list=4294967295,post=1"], "'--mix <MIX>'", "from 0 to 1000000"),
+        (
+            &["--mix", "list=4294967295,post=1"],
+            "'--mix <MIX>'",
+            "from 0 to 1000000",
+        ),
         (&["--rate", "1e-30"], "'--rate <RATE>'", "from 0.001 to 1e9"),
         (&["--rate", "1e30"], "'--rate <RATE>'", "from 0.001 to 1e9"),
-        (&["--duration", huge], "'--duration <DURATION>'", "from 1ms to 720h, or 0"),
-        (&["--timeout", huge], "'--timeout <TIMEOUT>'", "from 1ms to 1h"),
-        (&["--timeout", "0s"], "'--timeout <TIMEOUT>'", "from 1ms to 1h"),
+        (
+            &["--duration", huge],
+            "'--duration <DURATION>'",
+            "from 1ms to 720h, or 0",
+        ),
+        (
+            &["--timeout", huge],
+            "'--timeout <TIMEOUT>'",
+            "from 1ms to 1h",
+        ),
+        (
+            &["--timeout", "0s"],
+            "'--timeout <TIMEOUT>'",
+            "from 1ms to 1h",
+        ),
         (
             &["--progress-interval", huge],
             "'--progress-interval <PROGRESS_INTERVAL>'",
             "from 100ms to 24h, or 0 to turn it off",
         ),
-        (&["--ramp-up", huge], "'--ramp-up <RAMP_UP>'", "from 1ms to 720h"),
-        (&["--ramp-from", "1e30"], "'--ramp-from <RAMP_FROM>'", "from 0 to 1e9"),
-        (&["--connections", "0"], "'--connections <CONNECTIONS>'", "from 1 to 10000"),
+        (
+            &["--ramp-up", huge],
+            "'--ramp-up <RAMP_UP>'",
+            "from 1ms to 720h",
+        ),
+        (
+            &["--ramp-from", "1e30"],
+            "'--ramp-from <RAMP_FROM>'",
+            "from 0 to 1e9",
+        ),
+        (
+            &["--connections", "0"],
+            "'--connections <CONNECTIONS>'",
+            "from 1 to 10000",
+        ),
         (
             &["--max-in-flight", "18446744073709551615"],
             "'--max-in-flight <MAX_IN_FLIGHT>'",
             "from 1 to 1000000",
         ),
-        (&["--requests", "0"], "'--requests <REQUESTS>'", "from 1 to 1000000000000"),
+        (
+            &["--requests", "0"],
+            "'--requests <REQUESTS>'",
+            "from 1 to 1000000000000",
+        ),
     ];
     for (hostile, flag, range) in cases {
         let args = [

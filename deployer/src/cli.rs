@@ -10,8 +10,8 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::limits;
-use crate::minikube::rules;
 use crate::loadtest::Rate;
+use crate::minikube::rules;
 use crate::retention::{Retention, parse_retention};
 use crate::settings::{Driver, ImageBuilder};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};

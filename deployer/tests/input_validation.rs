@@ -45,6 +45,9 @@ fn files_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// Arguments, environment, and the flag the message must name.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 /// `x/../../../escaped` used to put `escaped.key` (the issuer's private key) three folders above
 /// the state folder's certs/.
 #[test]
@@ -61,7 +64,7 @@ fn certs_with_a_path_in_the_profile_writes_nothing_anywhere() {
         "certs",
     ];
     let by_env_args = ["--state-dir", "state", "certs"];
-    let cases: [(&[&str], &[(&str, &str)], &str); 2] = [
+    let cases: [Case; 2] = [
         (&by_flag, &[], "--central-profile"),
         (
             &by_env_args,
@@ -87,20 +90,64 @@ fn certs_with_a_path_in_the_profile_writes_nothing_anywhere() {
 #[test]
 fn each_invalid_input_is_refused_naming_its_flag_and_the_fix() {
     let cases: [(&[&str], &str, &str); 14] = [
-        (&["--central-profile", "a"], "--central-profile", "at least 2 characters"),
-        (&["--remote-profile=lgtm-"], "--remote-profile", "inner dashes"),
-        (&["--central-profile", "lgtm_central"], "--central-profile", "ProfileNameValid"),
-        (&["--central-domain", "Cluster.Local"], "--central-domain", "lower case"),
-        (&["--remote-domain", "a..b"], "--remote-domain", "e.g. lgtm-central.cluster.local"),
+        (
+            &["--central-profile", "a"],
+            "--central-profile",
+            "at least 2 characters",
+        ),
+        (
+            &["--remote-profile=lgtm-"],
+            "--remote-profile",
+            "inner dashes",
+        ),
+        (
+            &["--central-profile", "lgtm_central"],
+            "--central-profile",
+            "ProfileNameValid",
+        ),
+        (
+            &["--central-domain", "Cluster.Local"],
+            "--central-domain",
+            "lower case",
+        ),
+        (
+            &["--remote-domain", "a..b"],
+            "--remote-domain",
+            "e.g. lgtm-central.cluster.local",
+        ),
         (&["--network", "../lgtm"], "--network", "e.g. lgtm"),
         (&["--network", ""], "--network", "docker/podman rule"),
-        (&["--central-cpus", "1"], "--central-cpus", "from 2 (minikube's minimum)"),
+        (
+            &["--central-cpus", "1"],
+            "--central-cpus",
+            "from 2 (minikube's minimum)",
+        ),
         (&["--remote-cpus", "70000"], "--remote-cpus", "to 1024"),
-        (&["--central-memory", "1g"], "--central-memory", "below the 1800 MB"),
-        (&["--remote-memory", "lots"], "--remote-memory", "e.g. 16g or 8192m"),
-        (&["--remote-memory", "4q"], "--remote-memory", "unknown unit `q`"),
-        (&["--central-disk-size", "1000m"], "--central-disk-size", "minimum disk of 2000 MB"),
-        (&["--start-timeout", "0s"], "--start-timeout", "from 1s to 24h"),
+        (
+            &["--central-memory", "1g"],
+            "--central-memory",
+            "below the 1800 MB",
+        ),
+        (
+            &["--remote-memory", "lots"],
+            "--remote-memory",
+            "e.g. 16g or 8192m",
+        ),
+        (
+            &["--remote-memory", "4q"],
+            "--remote-memory",
+            "unknown unit `q`",
+        ),
+        (
+            &["--central-disk-size", "1000m"],
+            "--central-disk-size",
+            "minimum disk of 2000 MB",
+        ),
+        (
+            &["--start-timeout", "0s"],
+            "--start-timeout",
+            "from 1s to 24h",
+        ),
     ];
     for (bad, flag, fix) in cases {
         let args = [bad, &["all", "--dry-run"][..]].concat();

@@ -124,8 +124,8 @@ fn show(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         _ if ms < 1000 => format!("{ms}ms"),
-        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
-        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
         _ => format!("{}s", d.as_secs()),
     }
 }

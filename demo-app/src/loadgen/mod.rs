@@ -543,7 +543,11 @@ async fn collect(
     // The first tick of `interval` is immediate; progress at 0 s says nothing. (The period is
     // bounded by `--progress-interval`'s range; one beyond any Instant would mean no progress.)
     let first = start.checked_add(period);
-    let report = if first.is_some() { report } else { Report::Quiet };
+    let report = if first.is_some() {
+        report
+    } else {
+        Report::Quiet
+    };
     let mut tick = tokio::time::interval_at(first.unwrap_or(start), period);
     loop {
         tokio::select! {

@@ -50,9 +50,11 @@ pub fn parse_profile(text: &str) -> Result<String, String> {
     if text.len() > 1 && PROFILE.is_match(text) {
         return Ok(text.to_string());
     }
-    Err("minikube accepts profile names of at least 2 characters made of letters, digits, \
+    Err(
+        "minikube accepts profile names of at least 2 characters made of letters, digits, \
          inner dashes and dots (its ProfileNameValid rule), e.g. lgtm-central"
-        .to_string())
+            .to_string(),
+    )
 }
 
 /// `--central-domain`, `--remote-domain`: a DNS-1123 subdomain.
@@ -63,10 +65,12 @@ pub fn parse_domain(text: &str) -> Result<String, String> {
     if !text.is_empty() && text.len() <= 253 && labels_ok {
         return Ok(text.to_string());
     }
-    Err("give a DNS domain: dot-separated labels of lower case letters, digits and inner \
+    Err(
+        "give a DNS domain: dot-separated labels of lower case letters, digits and inner \
          dashes, each at most 63 characters, 253 in all (Kubernetes' cluster domain rule), \
          e.g. lgtm-central.cluster.local"
-        .to_string())
+            .to_string(),
+    )
 }
 
 /// `--network`.
@@ -74,9 +78,11 @@ pub fn parse_network(text: &str) -> Result<String, String> {
     if NETWORK.is_match(text) {
         return Ok(text.to_string());
     }
-    Err("give a container network name: a letter or digit, then letters, digits, `_`, `.` or \
+    Err(
+        "give a container network name: a letter or digit, then letters, digits, `_`, `.` or \
          `-` (the docker/podman rule), e.g. lgtm"
-        .to_string())
+            .to_string(),
+    )
 }
 
 /// `--central-cpus`, `--remote-cpus`.
@@ -99,7 +105,8 @@ pub fn parse_memory(text: &str) -> Result<String, String> {
     if text == "max" || text == "no-limit" {
         return Ok(text.to_string());
     }
-    let fix = "write e.g. 16g or 8192m (minikube's syntax: a number and b, k, m, g, t or p), or max";
+    let fix =
+        "write e.g. 16g or 8192m (minikube's syntax: a number and b, k, m, g, t or p), or max";
     match size_in_mb(text) {
         Ok(mb) if mb >= MIN_MEMORY_MB => Ok(text.to_string()),
         Ok(mb) => Err(format!(
