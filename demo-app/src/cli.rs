@@ -50,7 +50,8 @@ pub enum Command {
       demo-app loadgen --target http://app:8080 --rate 50 --duration 0 --metrics-addr 0.0.0.0:9090\n  \
       demo-app loadgen --target http://app:8080 --rate 1000 --ramp-up 30s --duration 2m --output json\n  \
       demo-app loadgen --target http://db:8080 --api-prefix '' --mix list=1 --rate max --connections 64\n\n\
-      Exit status: 0 done, 2 bad input or target unreachable, 3 error ratio above --max-error-ratio.\n\
+      Exit status: 0 done, 2 bad input or target unreachable, 3 not passed (error ratio above\n\
+      --max-error-ratio, no request completed, or requests lost), 1 the load generator failed.\n\
       Logs go to stderr; stdout has the progress line (on a terminal) and the summary.")]
     Loadgen(LoadgenArgs),
 

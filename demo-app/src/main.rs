@@ -61,9 +61,9 @@ async fn run_loadgen(args: loadgen::LoadgenArgs) -> ExitCode {
     let summary = match loadgen::run(args, shutdown::signal()).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "load test not started");
+            tracing::error!(error = %e, "load test failed");
             eprintln!("demo-app loadgen: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(e.exit_code());
         }
     };
     let mut out = std::io::stdout().lock();

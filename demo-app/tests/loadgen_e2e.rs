@@ -117,6 +117,9 @@ async fn holds_the_rate_and_counts_every_outcome_in_a_valid_summary() {
     let r = &s["requests"];
     assert_eq!(u(&r["intended"]), 1000);
     assert_eq!(u(&r["missed"]), 0);
+    // Always written by this loadgen (optional in the schema only for older summaries).
+    assert_eq!(u(&r["behind_schedule"]), 0, "200/s is easy to schedule");
+    assert_eq!(u(&r["lost"]), 0);
     assert_eq!(
         u(&r["sent"]),
         u(&r["completed"]),
@@ -361,11 +364,11 @@ async fn bad_input_is_refused_with_a_message() {
     let cases: [(&[&str], &str); 5] = [
         (
             &["--target", "http://127.0.0.1:9", "--rate", "0"],
-            "above 0",
+            "from 0.001 to 1e9",
         ),
         (
             &["--target", "http://127.0.0.1:9", "--rate", "-5"],
-            "above 0",
+            "from 0.001 to 1e9",
         ),
         (&["--target", "ftp://example.com", "--rate", "5"], "http://"),
         (
@@ -396,4 +399,149 @@ async fn bad_input_is_refused_with_a_message() {
         stderr.contains("cannot reach") && stderr.contains("--target"),
         "{stderr}"
     );
+}
+
+/// A db on a port-0 socket: a real target that passes the loadgen's preflight, with its own API
+/// (`--api-prefix ''`).
+async fn start_db() -> (Proc, String) {
+    let env = [("OTEL_SDK_DISABLED", "true"), ("DEMO_REQUEST_LOG", "false")];
+    let db = Proc::spawn(
+        "db",
+        BIN,
+        &["serve", "--role", "db", "--listen", "127.0.0.1:0"],
+        &env,
+    );
+    let url = format!("http://{}", db.listen_addr().await);
+    (db, url)
+}
+
+/// Each hostile number against a real, reachable target: refused by the flag's parser (exit 2,
+/// the flag, its range and an example) before anything runs, instead of a panic (exit 101), a
+/// lost summary, or a run that passes without measuring anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_outside_their_range_are_refused_naming_flag_and_range() {
+    let (_db, url) = start_db().await;
+    let huge = "10000000000000000000s";
+    let cases: [(&[&str], &str, &str); 12] = [
+        (
+            &["--mix", "list=4294967295,post=1"],
+            "'--mix <MIX>'",
+            "from 0 to 1000000",
+        ),
+        (&["--rate", "1e-30"], "'--rate <RATE>'", "from 0.001 to 1e9"),
+        (&["--rate", "1e30"], "'--rate <RATE>'", "from 0.001 to 1e9"),
+        (
+            &["--duration", huge],
+            "'--duration <DURATION>'",
+            "from 1ms to 720h, or 0",
+        ),
+        (
+            &["--timeout", huge],
+            "'--timeout <TIMEOUT>'",
+            "from 1ms to 1h",
+        ),
+        (
+            &["--timeout", "0s"],
+            "'--timeout <TIMEOUT>'",
+            "from 1ms to 1h",
+        ),
+        (
+            &["--progress-interval", huge],
+            "'--progress-interval <PROGRESS_INTERVAL>'",
+            "from 100ms to 24h, or 0 to turn it off",
+        ),
+        (
+            &["--ramp-up", huge],
+            "'--ramp-up <RAMP_UP>'",
+            "from 1ms to 720h",
+        ),
+        (
+            &["--ramp-from", "1e30"],
+            "'--ramp-from <RAMP_FROM>'",
+            "from 0 to 1e9",
+        ),
+        (
+            &["--connections", "0"],
+            "'--connections <CONNECTIONS>'",
+            "from 1 to 10000",
+        ),
+        (
+            &["--max-in-flight", "18446744073709551615"],
+            "'--max-in-flight <MAX_IN_FLIGHT>'",
+            "from 1 to 1000000",
+        ),
+        (
+            &["--requests", "0"],
+            "'--requests <REQUESTS>'",
+            "from 1 to 1000000000000",
+        ),
+    ];
+    for (hostile, flag, range) in cases {
+        let args = [
+            &["--target", &url, "--api-prefix", "", "--mix", "list=1"][..],
+            &["--duration", "1s", "--output", "json"],
+        ]
+        .concat();
+        // The hostile flag last: clap refuses a repeated --mix/--duration, so drop the default.
+        let args: Vec<&str> = args
+            .chunks(2)
+            .filter(|pair| pair[0] != hostile[0])
+            .flatten()
+            .chain(hostile)
+            .copied()
+            .collect();
+        let out = loadgen(&args, &[("OTEL_SDK_DISABLED", "true")]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{hostile:?}: stdout {}\nstderr {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.contains(flag) && stderr.contains(range) && stderr.contains("e.g."),
+            "{hostile:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{hostile:?}: no run, so no summary");
+    }
+}
+
+/// A rate far above what one machine can schedule: the wall clock still ends the run (within
+/// the duration plus the drain's bound, the timeout + 1 s), and the summary counts the sends
+/// that were due but never started.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_beyond_the_machine_ends_on_time_and_counts_sends_behind_schedule() {
+    let (_db, url) = start_db().await;
+    let started = std::time::Instant::now();
+    let s = loadgen_summary(&[
+        "--target",
+        &url,
+        "--api-prefix",
+        "",
+        "--mix",
+        "list=1",
+        "--rate",
+        "1e7",
+        "--duration",
+        "2s",
+        "--timeout",
+        "1s",
+        "--output",
+        "json",
+    ])
+    .await;
+    let took = started.elapsed();
+    // 2 s of sending, at most 1 s + 1 s of drain, and a generous allowance for process start
+    // and exit on a loaded machine; the bug ran 10-28 s (1e7/s over 3 s).
+    assert!(took < Duration::from_secs(7), "took {took:?}: {s:#}");
+    let r = &s["requests"];
+    assert!(u(&r["behind_schedule"]) > 0, "{s:#}");
+    assert_eq!(
+        u(&r["intended"]),
+        u(&r["sent"]) + u(&r["missed"]) + u(&r["behind_schedule"]),
+        "{s:#}"
+    );
+    // What the schedule called for over the 2 s window, not more.
+    assert_eq!(u(&r["intended"]), 20_000_000, "{s:#}");
+    assert!(s["duration_s"].as_f64().unwrap() < 2.5, "{s:#}");
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration::limits;
 use crate::loadtest::Rate;
+use crate::minikube::rules;
 use crate::retention::{Retention, parse_retention};
 use crate::settings::{Driver, ImageBuilder};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
@@ -99,11 +100,11 @@ pub struct VerifyArgs {
     pub output: OutputFormat,
 
     /// Longest time to wait for all the data to show up (e.g. 90s, 2m).
-    #[arg(long, env = "LGTM_VERIFY_DEADLINE", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, env = "LGTM_VERIFY_DEADLINE", default_value = "2m", value_parser = limits::verify_deadline)]
     pub deadline: Duration,
 
     /// Time between two looks at a backend.
-    #[arg(long, env = "LGTM_VERIFY_POLL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "LGTM_VERIFY_POLL_INTERVAL", default_value = "2s", value_parser = limits::poll_interval)]
     pub poll_interval: Duration,
 
     /// Requests sent to the demo app before checking; 0 relies on the steady loadgen.
@@ -135,16 +136,16 @@ pub struct LoadtestArgs {
     #[arg(long, env = "LGTM_LOADTEST_RATE", default_value = "50")]
     pub rate: Rate,
     /// How long to send (e.g. 60s, 5m).
-    #[arg(long, env = "LGTM_LOADTEST_DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "LGTM_LOADTEST_DURATION", default_value = "60s", value_parser = limits::loadtest_duration)]
     pub duration: Duration,
     /// Workers, each with its own connection, for --rate max.
-    #[arg(long, env = "LGTM_LOADTEST_CONNECTIONS", default_value_t = 32)]
+    #[arg(long, env = "LGTM_LOADTEST_CONNECTIONS", default_value_t = 32, value_parser = limits::connections)]
     pub connections: u32,
     /// Fail (exit 3) when the share of failed requests is above this.
     #[arg(long, env = "LGTM_LOADTEST_MAX_ERROR_RATIO", default_value_t = 0.01, value_parser = parse_ratio)]
     pub max_error_ratio: f64,
     /// How long after the run to wait for its data to show up in Mimir, Loki and Tempo.
-    #[arg(long, env = "LGTM_LOADTEST_SETTLE", default_value = "90s", value_parser = parse_duration)]
+    #[arg(long, env = "LGTM_LOADTEST_SETTLE", default_value = "90s", value_parser = limits::settle)]
     pub settle: Duration,
     /// text for people, json for machines (progress still goes to stderr).
     #[arg(long, env = "LGTM_LOADTEST_OUTPUT", value_enum, default_value = "text")]
@@ -184,7 +185,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_CENTRAL_PROFILE",
-        default_value = "lgtm-central"
+        default_value = "lgtm-central",
+        value_parser = rules::parse_profile
     )]
     pub central_profile: String,
 
@@ -193,7 +195,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_REMOTE_PROFILE",
-        default_value = "lgtm-remote"
+        default_value = "lgtm-remote",
+        value_parser = rules::parse_profile
     )]
     pub remote_profile: String,
 
@@ -202,7 +205,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_CENTRAL_DOMAIN",
-        default_value = "lgtm-central.cluster.local"
+        default_value = "lgtm-central.cluster.local",
+        value_parser = rules::parse_domain
     )]
     pub central_domain: String,
 
@@ -211,12 +215,13 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_REMOTE_DOMAIN",
-        default_value = "lgtm-remote.cluster.local"
+        default_value = "lgtm-remote.cluster.local",
+        value_parser = rules::parse_domain
     )]
     pub remote_domain: String,
 
     /// CPUs of the central cluster.
-    #[arg(long, global = true, env = "LGTM_CENTRAL_CPUS", default_value_t = 6)]
+    #[arg(long, global = true, env = "LGTM_CENTRAL_CPUS", default_value_t = 6, value_parser = rules::parse_cpus)]
     pub central_cpus: u16,
 
     /// Memory of the central cluster, in minikube's syntax (e.g. 16g, 8192m).
@@ -224,7 +229,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_CENTRAL_MEMORY",
-        default_value = "16g"
+        default_value = "16g",
+        value_parser = rules::parse_memory
     )]
     pub central_memory: String,
 
@@ -235,16 +241,17 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_CENTRAL_DISK_SIZE",
-        default_value = "40g"
+        default_value = "40g",
+        value_parser = rules::parse_disk_size
     )]
     pub central_disk_size: String,
 
     /// CPUs of the remote cluster.
-    #[arg(long, global = true, env = "LGTM_REMOTE_CPUS", default_value_t = 2)]
+    #[arg(long, global = true, env = "LGTM_REMOTE_CPUS", default_value_t = 2, value_parser = rules::parse_cpus)]
     pub remote_cpus: u16,
 
     /// Memory of the remote cluster, in minikube's syntax (e.g. 4g, 4096m).
-    #[arg(long, global = true, env = "LGTM_REMOTE_MEMORY", default_value = "4g")]
+    #[arg(long, global = true, env = "LGTM_REMOTE_MEMORY", default_value = "4g", value_parser = rules::parse_memory)]
     pub remote_memory: String,
 
     /// Disk of the remote cluster's node, in minikube's syntax (e.g. 20g). It keeps no telemetry
@@ -253,7 +260,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "LGTM_REMOTE_DISK_SIZE",
-        default_value = "20g"
+        default_value = "20g",
+        value_parser = rules::parse_disk_size
     )]
     pub remote_disk_size: String,
 
@@ -281,22 +289,54 @@ pub struct GlobalArgs {
     pub image_builder: ImageBuilder,
 
     /// minikube network both clusters join, so each reaches the other's gateway and pool.
-    #[arg(long, global = true, env = "LGTM_NETWORK", default_value = "lgtm")]
+    #[arg(long, global = true, env = "LGTM_NETWORK", default_value = "lgtm", value_parser = rules::parse_network)]
     pub network: String,
 
     /// Longest time one `minikube start` may take (e.g. 900s, 15m).
-    #[arg(long, global = true, env = "LGTM_START_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "LGTM_START_TIMEOUT", default_value = "15m", value_parser = limits::start_timeout)]
     pub start_timeout: Duration,
 
     /// Longest time to wait for a rollout or a LoadBalancer IP (also helm --timeout).
-    #[arg(long, global = true, env = "LGTM_WAIT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "LGTM_WAIT_TIMEOUT", default_value = "5m", value_parser = limits::wait_timeout)]
     pub wait_timeout: Duration,
 
     /// Longest time the diagnosis of a failed step may take (it never hides the step's error).
-    #[arg(long, global = true, env = "LGTM_DIAGNOSE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "LGTM_DIAGNOSE_TIMEOUT", default_value = "20s", value_parser = limits::diagnose_timeout)]
     pub diagnose_timeout: Duration,
 
     /// Log every external command and API call (also RUST_LOG).
     #[arg(long, short = 'v', global = true, env = "LGTM_VERBOSE")]
     pub verbose: bool,
+}
+
+/// Input that each flag accepts alone but not together: a user error (exit 2), not a bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "--central-profile and --remote-profile are both `{0}`: the two clusters need two \
+         minikube profiles"
+    )]
+    SameProfile(String),
+}
+
+impl InputError {
+    pub fn help(&self) -> String {
+        match self {
+            InputError::SameProfile(_) => "give the clusters different profiles, e.g. \
+                --central-profile lgtm-central --remote-profile lgtm-remote (or leave both out)"
+                .to_string(),
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// What no single flag's parser can see: checked before any command runs.
+    pub fn check(&self) -> Result<(), InputError> {
+        // minikube keeps profiles apart by name only: one name would be one cluster, and both
+        // roles' steps (`start <profile>`...) would collide.
+        if self.central_profile == self.remote_profile {
+            return Err(InputError::SameProfile(self.central_profile.clone()));
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,8 @@ use crate::tools::{MissingTools, OutdatedTools, RunError};
 #[derive(Debug, thiserror::Error)]
 pub enum DeployerError {
     #[error(transparent)]
+    Input(#[from] crate::cli::InputError),
+    #[error(transparent)]
     MissingTools(#[from] MissingTools),
     #[error(transparent)]
     OutdatedTools(#[from] OutdatedTools),
@@ -75,6 +77,7 @@ fn describe_failures(failed: &PlanFailed<StepError>) -> String {
 impl DeployerError {
     pub fn help(&self) -> Option<String> {
         match self {
+            DeployerError::Input(e) => Some(e.help()),
             DeployerError::MissingTools(missing) => Some(missing.help()),
             DeployerError::OutdatedTools(outdated) => Some(outdated.help()),
             DeployerError::StepsFailed { failed, .. } => {
@@ -117,12 +120,13 @@ impl DeployerError {
         }
     }
 
-    /// The process's exit status: 1, or what `loadtest` documents for its own failures.
+    /// The process's exit status: 1, 2 for input no flag parser could refuse alone, or what
+    /// `loadtest` documents for its own failures.
     pub fn exit_code(&self) -> u8 {
         match self {
             DeployerError::Loadtest(e) => e.exit_code(),
-            // A usage error, like a bad flag: nothing ran.
-            DeployerError::Telemetry(_) => 2,
+            // Usage errors, like clap's own for a bad flag: nothing ran.
+            DeployerError::Telemetry(_) | DeployerError::Input(_) => 2,
             _ => 1,
         }
     }

@@ -13,6 +13,7 @@
 //! Closed loop (`--rate max`): `--connections` workers send back to back.
 
 pub mod client;
+pub mod limits;
 pub mod metrics;
 pub mod schedule;
 pub mod stats;
@@ -32,7 +33,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::cli::{parse_duration, parse_ratio};
+use crate::cli::parse_ratio;
 use client::Sender;
 use metrics::LoadgenMetrics;
 use schedule::Schedule;
@@ -52,12 +53,9 @@ impl FromStr for Rate {
         if s.trim() == "max" {
             return Ok(Rate::Max);
         }
-        match s.trim().parse::<f64>() {
-            Ok(r) if r > 0.0 && r.is_finite() => Ok(Rate::PerSecond(r)),
-            _ => Err(format!(
-                "{s:?} is not a rate: give requests per second above 0 (e.g. 200), or max"
-            )),
-        }
+        limits::per_second(s, limits::RATE, "200")
+            .map(Rate::PerSecond)
+            .map_err(|e| format!("{e}, or max"))
     }
 }
 
@@ -83,31 +81,31 @@ pub struct LoadgenArgs {
     pub rate: Rate,
 
     /// Ramp the rate linearly from --ramp-from to --rate over this long.
-    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "0s", value_parser = limits::parse_ramp_up)]
     pub ramp_up: Duration,
 
     /// Starting rate of the ramp, requests per second.
-    #[arg(long, env = "LOADGEN_RAMP_FROM", default_value_t = 0.0)]
+    #[arg(long, env = "LOADGEN_RAMP_FROM", default_value_t = 0.0, value_parser = limits::parse_ramp_from)]
     pub ramp_from: f64,
 
     /// Workers for --rate max, each with its own connection.
-    #[arg(long, env = "LOADGEN_CONNECTIONS", default_value_t = 32)]
+    #[arg(long, env = "LOADGEN_CONNECTIONS", default_value_t = 32, value_parser = limits::parse_connections)]
     pub connections: usize,
 
     /// How long to send; 0 runs until SIGTERM/SIGINT.
-    #[arg(long, env = "LOADGEN_DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "LOADGEN_DURATION", default_value = "30s", value_parser = limits::parse_run_duration)]
     pub duration: Duration,
 
     /// Stop after this many intended sends (whichever of --duration/--requests comes first).
-    #[arg(long, env = "LOADGEN_REQUESTS")]
+    #[arg(long, env = "LOADGEN_REQUESTS", value_parser = limits::parse_requests)]
     pub requests: Option<u64>,
 
     /// Most requests outstanding at once; due sends beyond it are counted as missed.
-    #[arg(long, env = "LOADGEN_MAX_IN_FLIGHT", default_value_t = 1000)]
+    #[arg(long, env = "LOADGEN_MAX_IN_FLIGHT", default_value_t = 1000, value_parser = limits::parse_max_in_flight)]
     pub max_in_flight: u64,
 
     /// Timeout of each request.
-    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = limits::parse_timeout)]
     pub timeout: Duration,
 
     /// Weighted mix of operations.
@@ -128,7 +126,7 @@ pub struct LoadgenArgs {
 
     /// Without a terminal (e.g. in a Kubernetes Job, where the live line is not shown), log a
     /// progress line this often; 0 turns it off.
-    #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "10s", value_parser = limits::parse_progress_interval)]
     pub progress_interval: Duration,
 
     /// Exit with status 3 when the error ratio exceeds this (e.g. 0.01).
@@ -156,11 +154,24 @@ pub enum LoadgenError {
     Unreachable { target: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("the load test failed: {0}; its results are lost, so no summary is reported")]
+    Internal(String),
     #[error("cannot serve metrics on {addr}: {source}; choose another --metrics-addr")]
     MetricsBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl LoadgenError {
+    /// 2 for what the user can fix (input, an unreachable target, a busy address); 1 when the
+    /// load generator itself failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadgenError::Internal(_) => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Everything the request tasks share.
@@ -182,7 +193,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, LoadgenError> {
     validate(&args)?;
-    let sender = Sender::new(&args.targets, args.timeout, args.max_in_flight as usize);
+    let max_idle = usize::try_from(args.max_in_flight).unwrap_or(usize::MAX);
+    let sender = Sender::new(&args.targets, args.timeout, max_idle);
     sender
         .preflight()
         .await
@@ -260,7 +272,7 @@ pub async fn run(
     drain(&counters, args.timeout).await;
     drop(shared);
     finished.cancel();
-    let recorder = collector.await.unwrap_or_default();
+    let recorder = collected(collector.await)?;
     if progress {
         println!();
     }
@@ -282,6 +294,12 @@ pub async fn run(
         "load test finished"
     );
     Ok(summary)
+}
+
+/// The collector's recorder, or an error when its task failed: its samples are gone, and an
+/// empty recorder in their place would make a passing summary of a run that measured nothing.
+fn collected(joined: Result<Recorder, tokio::task::JoinError>) -> Result<Recorder, LoadgenError> {
+    joined.map_err(|e| LoadgenError::Internal(format!("the sample collector failed ({e})")))
 }
 
 fn validate(args: &LoadgenArgs) -> Result<(), LoadgenError> {
@@ -318,6 +336,9 @@ async fn serve_metrics(addr: SocketAddr, metrics: &LoadgenMetrics) -> Result<(),
 }
 
 /// Sends each request when it is due; counts it as missed when the in-flight cap is reached.
+/// The wall clock ends the run: when the rate is above what this machine can schedule, the loop
+/// falls behind, and at the end of the window the sends that were due but never started are
+/// counted as behind schedule (instead of being sent late, long after `--duration`).
 async fn open_loop(
     shared: &Arc<Shared>,
     args: &LoadgenArgs,
@@ -334,29 +355,45 @@ async fn open_loop(
         (Some(d), Some(c)) => Some(d.min(c)),
         (d, c) => d.or(c),
     };
+    // `None` (no window, or one beyond what an Instant can hold): only a signal ends the run.
+    let end = window.and_then(|w| start.checked_add(w));
     let mut i: u64 = 0;
     loop {
         let due = schedule.send_time(i);
         if window.is_some_and(|w| due >= w) {
             // Wait out the window, so the achieved rate is measured over the whole of it.
-            let end = start + window.unwrap_or_default();
-            tokio::select! {
-                () = tokio::time::sleep_until(end) => {}
-                () = stop.cancelled() => {}
+            if let Some(end) = end {
+                tokio::select! {
+                    () = tokio::time::sleep_until(end) => {}
+                    () = stop.cancelled() => {}
+                }
             }
             return;
         }
-        let due_at = start + due;
-        if due_at > Instant::now() {
+        let Some(due_at) = start.checked_add(due) else {
+            // Due beyond any representable instant: never, so only a signal ends the run.
+            stop.cancelled().await;
+            return;
+        };
+        let now = Instant::now();
+        if due_at > now {
             tokio::select! {
                 () = tokio::time::sleep_until(due_at) => {}
                 () = stop.cancelled() => return,
             }
-        } else if stop.is_cancelled() {
+        } else if stop.is_cancelled() || end.is_some_and(|end| now >= end) {
+            // Behind schedule when the run ends (its window, or a signal): what was due by
+            // then and never started is counted, not sent.
+            let elapsed = now.duration_since(start);
+            let until = window.map_or(elapsed, |w| elapsed.min(w));
+            let behind = schedule.due_before(until).saturating_sub(i);
+            let c = &shared.counters;
+            c.intended.fetch_add(behind, Ordering::Relaxed);
+            c.behind_schedule.fetch_add(behind, Ordering::Relaxed);
             return;
         }
         launch(shared, due_at, &mut rng);
-        i += 1;
+        i = i.saturating_add(1);
         if i.is_multiple_of(512) {
             // Behind schedule the loop never sleeps: let the request tasks run.
             tokio::task::yield_now().await;
@@ -373,15 +410,36 @@ fn launch(shared: &Arc<Shared>, due_at: Instant, rng: &mut StdRng) {
         shared.metrics.missed();
         return;
     }
-    c.in_flight.fetch_add(1, Ordering::Relaxed);
     c.sent.fetch_add(1, Ordering::Relaxed);
+    // Counted before the task is spawned, so the cap holds for tasks not yet running.
+    let in_flight = InFlight::start(&shared.counters);
     let op = shared.mix.pick(rng);
     let planned = workload::plan(op, &shared.prefix, &shared.ids, rng);
     let shared = shared.clone();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         one_request(&shared, planned, due_at).await;
-        shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     });
+}
+
+/// One request in flight: counted from its start until it ends, and counted as lost when its
+/// task panics (it then has no outcome, and the summary cannot pass).
+struct InFlight(Arc<Counters>);
+
+impl InFlight {
+    fn start(counters: &Arc<Counters>) -> Self {
+        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(counters.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if std::thread::panicking() {
+            self.0.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Sends one request and records it; latency counts from `intended`.
@@ -411,7 +469,9 @@ async fn closed_loop(
     stop: &CancellationToken,
     seed: u64,
 ) {
-    let deadline = (!args.duration.is_zero()).then(|| start + args.duration);
+    let deadline = (!args.duration.is_zero())
+        .then(|| start.checked_add(args.duration))
+        .flatten();
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..args.connections {
         let shared = shared.clone();
@@ -430,27 +490,29 @@ async fn closed_loop(
                     break;
                 }
                 c.sent.fetch_add(1, Ordering::Relaxed);
-                c.in_flight.fetch_add(1, Ordering::Relaxed);
+                let _in_flight = InFlight::start(&shared.counters);
                 let op = shared.mix.pick(&mut rng);
                 let planned = workload::plan(op, &shared.prefix, &shared.ids, &mut rng);
                 one_request(&shared, planned, Instant::now()).await;
-                c.in_flight.fetch_sub(1, Ordering::Relaxed);
             }
         });
     }
-    tokio::select! {
-        () = async { while workers.join_next().await.is_some() {} } => {}
-        () = stop.cancelled() => {
-            // Workers notice the token after their current request.
-            while workers.join_next().await.is_some() {}
+    // Workers notice the stop token after their current request (bounded by the timeout). A
+    // worker that panicked has counted its request as lost (see `InFlight`).
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a load worker failed; the summary will not pass");
         }
     }
 }
 
 /// Waits until no request is in flight (each ends by its timeout at the latest).
 async fn drain(counters: &Counters, timeout: Duration) {
-    let deadline = Instant::now() + timeout + Duration::from_secs(1);
-    while counters.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    let grace = timeout.saturating_add(Duration::from_secs(1));
+    let deadline = Instant::now().checked_add(grace);
+    while counters.in_flight.load(Ordering::Relaxed) > 0
+        && deadline.is_none_or(|d| Instant::now() < d)
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -478,8 +540,15 @@ async fn collect(
         Report::Log(every) => every,
         Report::Line | Report::Quiet => Duration::from_secs(1),
     };
-    // The first tick of `interval` is immediate; progress at 0 s says nothing.
-    let mut tick = tokio::time::interval_at(start + period, period);
+    // The first tick of `interval` is immediate; progress at 0 s says nothing. (The period is
+    // bounded by `--progress-interval`'s range; one beyond any Instant would mean no progress.)
+    let first = start.checked_add(period);
+    let report = if first.is_some() {
+        report
+    } else {
+        Report::Quiet
+    };
+    let mut tick = tokio::time::interval_at(first.unwrap_or(start), period);
     loop {
         tokio::select! {
             sample = rx.recv() => match sample {
@@ -505,4 +574,55 @@ async fn collect(
         }
     }
     recorder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_collector_is_an_error_not_an_empty_passing_summary() {
+        let joined = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("the collector panics");
+            }
+            Recorder::default()
+        })
+        .await;
+        let result = collected(joined);
+        assert!(
+            matches!(&result, Err(LoadgenError::Internal(m)) if m.contains("collector")),
+            "{:?}",
+            result.err()
+        );
+        assert_eq!(result.err().map(|e| e.exit_code()), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_request_task_that_panics_is_counted_lost_and_leaves_the_in_flight_count() {
+        let counters = Arc::new(Counters::default());
+        let guard = InFlight::start(&counters);
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 1);
+        let joined = tokio::spawn(async move {
+            let _guard = guard;
+            if std::hint::black_box(true) {
+                panic!("a request task panics");
+            }
+        })
+        .await;
+        assert!(joined.is_err());
+        assert_eq!(counters.in_flight.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.lost.load(Ordering::Relaxed), 1);
+        let summary = Recorder::default().summary(
+            RunInfo {
+                targets: vec!["http://x".into()],
+                mode: Mode::Open,
+                target_rate: Some(1.0),
+                duration: Duration::from_secs(1),
+                max_error_ratio: None,
+            },
+            &counters,
+        );
+        assert!(!summary.passed);
+    }
 }

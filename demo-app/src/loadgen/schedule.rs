@@ -55,7 +55,26 @@ impl Schedule {
         } else {
             ramp + (n - in_ramp) / self.rate
         };
-        Duration::from_secs_f64(secs.max(0.0))
+        // Saturates: a send due beyond Duration::MAX is never due (NaN cannot occur: the
+        // rates are finite and above 0, see `limits`).
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+    }
+
+    /// How many sends are due before `t`: the first index whose send time is `t` or later (by
+    /// bisection over `send_time` itself, so it agrees with the sending loop exactly).
+    pub fn due_before(&self, t: Duration) -> u64 {
+        // An upper bound from the integral (+2 for rounding); `as` saturates at u64::MAX.
+        let mut high = (self.due_by(t).max(0.0).ceil() as u64).saturating_add(2);
+        let mut low = 0u64;
+        while low < high {
+            let mid = low.midpoint(high);
+            if self.send_time(mid) < t {
+                low = mid.saturating_add(1);
+            } else {
+                high = mid;
+            }
+        }
+        low
     }
 }
 
@@ -87,6 +106,28 @@ mod tests {
         // Monotonic.
         let times: Vec<_> = (0..1000).map(|i| s.send_time(i)).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn sends_due_before_a_time_agree_with_the_send_times() {
+        let s = Schedule::constant(1e7);
+        assert_eq!(s.due_before(Duration::ZERO), 0);
+        assert_eq!(s.due_before(Duration::from_secs(3)), 30_000_000);
+        let ramp = Schedule {
+            from: 0.0,
+            rate: 100.0,
+            ramp: Duration::from_secs(10),
+        };
+        let n = ramp.due_before(Duration::from_secs(5));
+        assert!(ramp.send_time(n) >= Duration::from_secs(5));
+        assert!(ramp.send_time(n - 1) < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn send_times_beyond_any_duration_saturate_instead_of_panicking() {
+        let s = Schedule::constant(1e-30);
+        assert_eq!(s.send_time(1), Duration::MAX);
+        assert_eq!(s.due_before(Duration::from_secs(3600)), 1);
     }
 
     #[test]

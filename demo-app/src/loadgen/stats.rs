@@ -76,7 +76,12 @@ pub struct Counters {
     pub intended: AtomicU64,
     pub sent: AtomicU64,
     pub missed: AtomicU64,
+    /// Due before the run ended but never started: the scheduler was behind (the rate is above
+    /// what this machine can schedule).
+    pub behind_schedule: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Sent, but their task panicked: no outcome. The summary cannot pass with any.
+    pub lost: AtomicU64,
 }
 
 /// Everything recorded from completed requests.
@@ -107,18 +112,21 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn record(&mut self, s: &Sample) {
-        let us = (s.latency.as_micros() as u64).max(1);
+        let us = u64::try_from(s.latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.latency_us.saturating_record(us);
         let (h, errors) = self
             .per_operation
             .entry(s.operation.as_str())
             .or_insert_with(|| (histogram(), 0));
         h.saturating_record(us);
-        *self.outcomes.entry(s.outcome.as_str()).or_default() += 1;
-        self.completed += 1;
+        let outcome = self.outcomes.entry(s.outcome.as_str()).or_default();
+        *outcome = outcome.saturating_add(1);
+        self.completed = self.completed.saturating_add(1);
         if s.outcome.is_error() {
-            self.errors += 1;
-            *errors += 1;
+            self.errors = self.errors.saturating_add(1);
+            *errors = errors.saturating_add(1);
         }
     }
 
@@ -181,6 +189,10 @@ impl Recorder {
         } else {
             self.errors as f64 / self.completed as f64
         };
+        let lost = counters.lost.load(Ordering::Relaxed);
+        // A run that measured nothing, or lost requests to a failed task, proves nothing: it
+        // never passes, whatever the error ratio of what little completed.
+        let measured = self.completed > 0 && lost == 0;
         Summary {
             schema: SUMMARY_SCHEMA_ID.to_owned(),
             targets: run.targets,
@@ -191,6 +203,8 @@ impl Recorder {
                 sent,
                 completed: self.completed,
                 missed: counters.missed.load(Ordering::Relaxed),
+                behind_schedule: counters.behind_schedule.load(Ordering::Relaxed),
+                lost,
             },
             rate: Rates {
                 target: run.target_rate,
@@ -204,7 +218,7 @@ impl Recorder {
                 .collect(),
             error_ratio: round6(error_ratio),
             max_error_ratio: run.max_error_ratio,
-            passed: run.max_error_ratio.is_none_or(|max| error_ratio <= max),
+            passed: measured && run.max_error_ratio.is_none_or(|max| error_ratio <= max),
             latency_ms: LatencyMs {
                 min: if h.is_empty() {
                     0.0
@@ -295,6 +309,8 @@ pub struct Requests {
     pub sent: u64,
     pub completed: u64,
     pub missed: u64,
+    pub behind_schedule: u64,
+    pub lost: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +359,14 @@ impl Summary {
             "  requests: intended {} sent {} completed {} missed {}",
             r.intended, r.sent, r.completed, r.missed
         )?;
+        if r.behind_schedule > 0 {
+            writeln!(
+                out,
+                "  behind schedule: {} due sends never started before the end (the rate is above \
+                 what this machine can send; lower --rate or run more load generators)",
+                r.behind_schedule
+            )?;
+        }
         let outcomes: Vec<String> = self
             .outcomes
             .iter()
@@ -368,8 +392,22 @@ impl Summary {
                 s.completed, s.errors, s.p50_ms, s.p99_ms
             )?;
         }
+        if r.completed == 0 {
+            writeln!(out, "  FAIL: no request completed, so nothing was measured")?;
+        }
+        if r.lost > 0 {
+            writeln!(
+                out,
+                "  FAIL: {} request(s) lost to a failed task (see the error log)",
+                r.lost
+            )?;
+        }
         if let Some(max) = self.max_error_ratio {
-            let verdict = if self.passed { "PASS" } else { "FAIL" };
+            let verdict = if self.error_ratio <= max {
+                "PASS"
+            } else {
+                "FAIL"
+            };
             writeln!(
                 out,
                 "  {verdict}: error ratio {:.4} (max {max})",
@@ -432,5 +470,44 @@ mod tests {
             human.contains("FAIL") && human.contains("missed 1"),
             "{human}"
         );
+    }
+
+    fn run_info() -> RunInfo {
+        RunInfo {
+            targets: vec!["http://x".into()],
+            mode: Mode::Open,
+            target_rate: Some(20.0),
+            duration: Duration::from_secs(1),
+            max_error_ratio: None,
+        }
+    }
+
+    #[test]
+    fn a_run_that_completed_nothing_never_passes() {
+        let counters = Counters::default();
+        counters.sent.store(3, Ordering::Relaxed);
+        let s = Recorder::default().summary(run_info(), &counters);
+        assert_eq!(s.requests.completed, 0);
+        assert!(!s.passed, "nothing measured must not pass: {s:?}");
+        let mut human = Vec::new();
+        s.write_human(&mut human).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(human.contains("FAIL: no request completed"), "{human}");
+    }
+
+    #[test]
+    fn a_request_lost_to_a_failed_task_fails_the_run() {
+        let mut rec = Recorder::default();
+        rec.record(&Sample {
+            operation: Operation::List,
+            outcome: Outcome::Status2xx,
+            latency: Duration::from_millis(1),
+        });
+        let counters = Counters::default();
+        counters.sent.store(2, Ordering::Relaxed);
+        counters.lost.store(1, Ordering::Relaxed);
+        let s = rec.summary(run_info(), &counters);
+        assert_eq!((s.requests.completed, s.requests.lost), (1, 1));
+        assert!(!s.passed);
     }
 }

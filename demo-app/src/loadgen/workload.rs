@@ -58,10 +58,18 @@ impl FromStr for Mix {
                     ));
                 }
             };
+            let max = super::limits::MIX_WEIGHT_MAX;
             weights[slot] = weight
                 .trim()
                 .parse()
-                .map_err(|_| format!("{part:?}: the weight must be a whole number"))?;
+                .ok()
+                .filter(|w| *w <= max)
+                .ok_or_else(|| {
+                    format!(
+                        "{part:?}: the weight must be a whole number from 0 to {max} \
+                         (e.g. list=8,post=1,vote=1)"
+                    )
+                })?;
         }
         if weights.iter().all(|w| *w == 0) {
             return Err("the mix needs at least one operation with a weight above 0".into());
@@ -72,13 +80,15 @@ impl FromStr for Mix {
 
 impl Mix {
     pub fn pick(&self, rng: &mut impl Rng) -> Operation {
-        let total: u32 = self.weights.iter().sum();
-        let mut x = rng.random_range(0..total);
-        for (op, w) in Operation::ALL.iter().zip(self.weights) {
+        // In u64: three weights of at most MIX_WEIGHT_MAX never overflow it (nor would u32::MAX
+        // ones), and parsing guarantees one above 0, so the range is never empty.
+        let total: u64 = self.weights.iter().copied().map(u64::from).sum();
+        let mut x = rng.random_range(0..total.max(1));
+        for (op, w) in Operation::ALL.iter().zip(self.weights.map(u64::from)) {
             if x < w {
                 return *op;
             }
-            x -= w;
+            x = x.saturating_sub(w);
         }
         Operation::List
     }
@@ -235,6 +245,11 @@ mod tests {
                 .contains("unknown operation")
         );
         assert!("list=x".parse::<Mix>().is_err());
+        let huge = "list=4294967295,post=1".parse::<Mix>().unwrap_err();
+        assert!(huge.contains("from 0 to 1000000"), "{huge}");
+        let heaviest: Mix = "list=1000000,post=1000000,vote=1000000".parse().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let _ = heaviest.pick(&mut rng);
         assert!(!"list=1".parse::<Mix>().unwrap().needs_ids());
     }
 

@@ -25,6 +25,7 @@ pub fn exports_its_trace(cli: &Cli) -> bool {
 }
 
 pub async fn run(cli: &Cli) -> Result<(), DeployerError> {
+    cli.global.check()?;
     let settings = Settings::from_args(&cli.global);
     let dry_run = cli.global.dry_run;
     match &cli.command {

@@ -52,9 +52,11 @@ impl std::str::FromStr for Rate {
         match text.trim() {
             "max" => Ok(Rate::Max),
             number => match number.parse::<u32>() {
-                Ok(rate) if rate > 0 => Ok(Rate::PerSecond(rate)),
+                // The loadgen's own range (demo-app/src/loadgen/limits.rs), in whole requests.
+                Ok(rate) if (1..=1_000_000_000).contains(&rate) => Ok(Rate::PerSecond(rate)),
                 _ => Err(format!(
-                    "`{text}` is not a rate: give requests per second above 0 (e.g. 200), or max"
+                    "`{text}` is not a rate: give requests per second from 1 to 1000000000 \
+                     (e.g. 200), or max"
                 )),
             },
         }

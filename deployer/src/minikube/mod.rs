@@ -2,6 +2,7 @@
 
 mod image;
 pub mod network;
+pub mod rules;
 
 pub use image::{ImageListError, image_build, image_id, image_list, image_load, image_save};
 
