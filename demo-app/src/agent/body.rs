@@ -12,6 +12,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
+use super::memory::ReturnToOs;
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
     #[error("body larger than the limit of {limit} bytes")]
@@ -32,13 +34,16 @@ pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct BodyBudget {
     limit: usize,
     used: AtomicUsize,
+    /// Told when a large request's buffers are freed.
+    memory: Arc<ReturnToOs>,
 }
 
 impl BodyBudget {
-    pub fn new(limit: usize) -> Arc<Self> {
+    pub fn new(limit: usize, memory: Arc<ReturnToOs>) -> Arc<Self> {
         Arc::new(Self {
             limit,
             used: AtomicUsize::new(0),
+            memory,
         })
     }
 
@@ -51,14 +56,24 @@ impl BodyBudget {
     }
 }
 
-/// Budget held by one body; given back when dropped (after the request is queued or refused).
+/// Budget held by one body; given back when dropped (after the request is queued or
+/// refused), which is also when the request's buffers are freed: a large request then asks
+/// for its memory to go back to the OS.
 #[derive(Debug)]
 pub struct Held {
     budget: Arc<BodyBudget>,
     bytes: usize,
+    /// The largest buffer made from this body (inflated or re-encoded), when larger.
+    largest_copy: usize,
 }
 
 impl Held {
+    /// Records a buffer made from this body (its inflated or re-encoded copy), so that its
+    /// size counts in deciding whether the request was large.
+    pub fn made_copy(&mut self, bytes: usize) {
+        self.largest_copy = self.largest_copy.max(bytes);
+    }
+
     fn grow(&mut self, bytes: usize) -> Result<(), BodyError> {
         if !self.budget.take(bytes) {
             return Err(BodyError::Busy {
@@ -73,6 +88,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.budget.memory.freed(self.bytes.max(self.largest_copy));
     }
 }
 
@@ -97,6 +113,7 @@ pub async fn read(
     let mut held = Held {
         budget: budget.clone(),
         bytes: 0,
+        largest_copy: 0,
     };
     let mut buf = Vec::new();
     if let Some(n) = declared {
@@ -147,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn holds_budget_until_dropped_and_refuses_past_it() {
-        let budget = BodyBudget::new(150);
+        let budget = BodyBudget::new(150, ReturnToOs::new());
         let (first, held) = read(Body::from(vec![1u8; 80]), Some(80), LIMITS, &budget)
             .await
             .unwrap();
@@ -182,7 +199,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_body_times_out_and_gives_its_budget_back() {
-        let budget = BodyBudget::new(1000);
+        let budget = BodyBudget::new(1000, ReturnToOs::new());
         use futures::StreamExt;
         let chunk: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(b"partial"));
         let body =

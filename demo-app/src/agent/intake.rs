@@ -193,7 +193,7 @@ pub fn test_intake(overflow: Overflow, max_spans: usize) -> Intake {
         resource_attributes: ResourceRewrite::default(),
         exporter: "otlp",
         decodes: Semaphore::new(1),
-        bodies: BodyBudget::new(1 << 20),
+        bodies: BodyBudget::new(1 << 20, super::memory::ReturnToOs::new()),
         body_timeout: Duration::from_secs(1),
     }
 }

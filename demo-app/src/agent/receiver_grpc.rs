@@ -85,12 +85,20 @@ async fn export(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     let intake = &state.intake;
-    let (compressed, message, _held) = read_frame(body, &headers, intake, state.max_message_bytes)
-        .await
-        .map_err(trailers_only)?;
+    let (compressed, message, mut held) =
+        read_frame(body, &headers, intake, state.max_message_bytes)
+            .await
+            .map_err(trailers_only)?;
     let _turn = intake.decode_permit().await.map_err(intake_error)?;
-    let message =
-        inflate(compressed, message, encoding, state.max_message_bytes).map_err(trailers_only)?;
+    let message = inflate(compressed, message, encoding, state.max_message_bytes)
+        .inspect_err(|e| {
+            if e.code == tonic::Code::ResourceExhausted {
+                // Inflated up to the limit before it was refused.
+                held.made_copy(state.max_message_bytes);
+            }
+        })
+        .map_err(trailers_only)?;
+    held.made_copy(message.len());
     match intake.accept(message, "grpc") {
         Ok(()) => Ok(ok_response()),
         Err(e) => Err(intake_error(e)),
