@@ -4,6 +4,17 @@
 //! spent is refused at once with a retry hint (HTTP 503 / gRPC RESOURCE_EXHAUSTED with
 //! RetryInfo) instead of waiting, so stalled clients cannot queue up memory.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -80,7 +91,8 @@ impl Held {
                 budget: self.budget.limit,
             });
         }
-        self.bytes += bytes;
+        // Cannot overflow: `take` kept the sum of all holdings within the limit.
+        self.bytes = self.bytes.saturating_add(bytes);
         Ok(())
     }
 }
@@ -139,8 +151,8 @@ pub async fn read(
                 let capacity = needed
                     .max(buf.capacity().saturating_mul(2))
                     .min(limits.max_bytes);
-                held.grow(capacity - buf.capacity())?;
-                buf.reserve_exact(capacity - buf.len());
+                held.grow(capacity.saturating_sub(buf.capacity()))?;
+                buf.reserve_exact(capacity.saturating_sub(buf.len()));
             }
             buf.extend_from_slice(&data);
         }

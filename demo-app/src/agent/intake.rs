@@ -8,6 +8,17 @@
 //! inflated, checked and rewritten at once ([`Intake::decode_permit`]), and the rewritten
 //! copy is allocated only after its exact size has been reserved in the queue.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

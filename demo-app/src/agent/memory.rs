@@ -28,6 +28,17 @@
 //!   - always once after the last large request of a burst (one that comes during the pause
 //!     is remembered), so the memory comes back within about `MIN_INTERVAL` of the burst.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
