@@ -11,6 +11,11 @@
 # Usage: tests/bench/agent_throughput.sh [throughput-seconds (20)] [outage-seconds (60)]
 #        [steady spans/s during the outage (20000)] [queue bytes (67108864)]
 # Env: BLAST_SPANS_PER_REQUEST (200) and BLAST_CALLERS (8) shape the throughput sender.
+#      AGENT_BINS="before=/path/demo-app after=/path/other" compares agent binaries side by side
+#      instead of building this checkout's: ROUNDS (3) throughput rounds each, interleaved
+#      (before, after, before, ...) with a fresh agent per round, then the median spans per
+#      CPU-second of each and the ratio of the last to the first. The outage part runs on the
+#      last binary only (0 outage seconds skip it).
 # Needs: taskset (util-linux), curl, python3. The agent runs on CPU 1, sender and sink on CPU 0
 # when the machine has two or more CPUs.
 set -euo pipefail
@@ -28,10 +33,20 @@ trap cleanup EXIT
 if [ "$(nproc)" -ge 2 ]; then agent_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else agent_cpu=""; load_cpu=""; fi
 
 echo "== building (release)"
-cargo build --release --locked -q -p demo-app --bin demo-app
-cargo build --release --locked -q -p testkit --example otlp_light_sink --example otlp_blast
 target=${CARGO_TARGET_DIR:-target}
-bin=$target/release/demo-app
+if [ -z "${AGENT_BINS:-}" ]; then
+  cargo build --release --locked -q -p demo-app --bin demo-app
+  AGENT_BINS="this=$target/release/demo-app"
+  rounds=${ROUNDS:-1}
+else
+  rounds=${ROUNDS:-3}
+fi
+cargo build --release --locked -q -p testkit --example otlp_light_sink --example otlp_blast
+labels=(); bins=()
+for pair in $AGENT_BINS; do
+  labels+=("${pair%%=*}"); bins+=("${pair#*=}")
+  [ -x "${pair#*=}" ] || { echo "AGENT_BINS: ${pair#*=} is not an executable" >&2; exit 2; }
+done
 sink_bin=$target/release/examples/otlp_light_sink
 blast=$target/release/examples/otlp_blast
 
@@ -48,31 +63,63 @@ start_sink() { $load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & sink_pid=$!; pi
 sink_count() { curl -fs "http://127.0.0.1:$sink_http/count"; }
 start_sink
 
-agent_grpc=$(free_port); agent_http=$(free_port); agent_metrics=$(free_port)
-RUST_LOG=warn $agent_cpu "$bin" agent --grpc-listen "127.0.0.1:$agent_grpc" --http-listen "127.0.0.1:$agent_http" \
-  --metrics-listen "127.0.0.1:$agent_metrics" --upstream "127.0.0.1:$sink_grpc" --tenant bench \
-  --resource-attribute k8s.cluster.name=lgtm-remote --queue-max-bytes "$queue_bytes" \
-  --queue-max-spans 10000000 --retry-max 2s >"$work/agent.log" & agent_pid=$!
-pids+=($agent_pid)
-wait_http "http://127.0.0.1:$agent_metrics/healthz"
-echo "   agent pid $agent_pid ($agent_cpu), $(nproc) CPUs on this machine, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_agent() {
+  agent_grpc=$(free_port); agent_http=$(free_port); agent_metrics=$(free_port)
+  RUST_LOG=warn $agent_cpu "$1" agent --grpc-listen "127.0.0.1:$agent_grpc" --http-listen "127.0.0.1:$agent_http" \
+    --metrics-listen "127.0.0.1:$agent_metrics" --upstream "127.0.0.1:$sink_grpc" --tenant bench \
+    --resource-attribute k8s.cluster.name=lgtm-remote --queue-max-bytes "$queue_bytes" \
+    --queue-max-spans 10000000 --retry-max 2s >"$work/agent.log" & agent_pid=$!
+  pids+=($agent_pid)
+  wait_http "http://127.0.0.1:$agent_metrics/healthz"
+}
+stop_agent() {
+  kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true
+  local kept=(); for p in "${pids[@]}"; do [ "$p" = "$agent_pid" ] || kept+=("$p"); done; pids=("${kept[@]}")
+}
 
-echo "== 1. throughput: as fast as possible for ${seconds}s"
-$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" 2 0 >/dev/null  # warm-up: connections, allocator
-before_sink=$(sink_count); before_cpu=$(cpu_ticks $agent_pid); t0=$(date +%s.%N)
-$load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$seconds" 0 "${BLAST_SPANS_PER_REQUEST:-200}" "${BLAST_CALLERS:-8}" >"$work/blast.json"
-for _ in $(seq 50); do [ "$(metric otelcol_exporter_queue_size)" = 0 ] && break; sleep 0.1; done
-t1=$(date +%s.%N); after_cpu=$(cpu_ticks $agent_pid); after_sink=$(sink_count)
-python3 - "$before_sink" "$after_sink" "$t0" "$t1" "$before_cpu" "$after_cpu" "$clk" "$(hwm_kib $agent_pid)" "$work/blast.json" <<'PY'
+# One throughput round against a fresh agent; appends "label spans-per-cpu-second" to results.
+throughput_round() {
+  local label=$1 bin=$2
+  start_agent "$bin"
+  echo "-- $label ($bin), agent pid $agent_pid ($agent_cpu), $(nproc) CPUs on this machine, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  $load_cpu "$blast" "http://127.0.0.1:$agent_grpc" 2 0 >/dev/null  # warm-up: connections, allocator
+  before_sink=$(sink_count); before_cpu=$(cpu_ticks $agent_pid); t0=$(date +%s.%N)
+  $load_cpu "$blast" "http://127.0.0.1:$agent_grpc" "$seconds" 0 "${BLAST_SPANS_PER_REQUEST:-200}" "${BLAST_CALLERS:-8}" >"$work/blast.json"
+  for _ in $(seq 50); do [ "$(metric otelcol_exporter_queue_size)" = 0 ] && break; sleep 0.1; done
+  t1=$(date +%s.%N); after_cpu=$(cpu_ticks $agent_pid); after_sink=$(sink_count)
+  python3 - "$before_sink" "$after_sink" "$t0" "$t1" "$before_cpu" "$after_cpu" "$clk" "$(hwm_kib $agent_pid)" "$work/blast.json" "$label" >>"$work/results" <<'PY'
 import json, sys
-b, a, t0, t1, c0, c1, clk, hwm, blast = sys.argv[1:]
+b, a, t0, t1, c0, c1, clk, hwm, blast, label = sys.argv[1:]
 spans = int(a) - int(b); wall = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(clk)
 sent = json.load(open(blast))
-print(f"   sender: {sent['accepted_per_s']:.0f} spans/s accepted, {sent['refused_spans']} refused, {sent['request_bytes']} bytes per request")
-print(f"   relayed: {spans} spans in {wall:.1f}s = {spans / wall:,.0f} spans/s")
-print(f"   agent CPU: {cpu:.1f}s = {cpu / wall:.2f} cores; {spans / cpu:,.0f} spans per CPU-second")
-print(f"   agent peak RSS: {int(hwm) / 1024:.1f} MiB")
+print(f"   sender: {sent['accepted_per_s']:.0f} spans/s accepted, {sent['refused_spans']} refused, {sent['request_bytes']} bytes per request", file=sys.stderr)
+print(f"   relayed: {spans} spans in {wall:.1f}s = {spans / wall:,.0f} spans/s", file=sys.stderr)
+print(f"   agent CPU: {cpu:.1f}s = {cpu / wall:.2f} cores; {spans / cpu:,.0f} spans per CPU-second", file=sys.stderr)
+print(f"   agent peak RSS: {int(hwm) / 1024:.1f} MiB", file=sys.stderr)
+print(label, spans / cpu if cpu > 0 else 0)
 PY
+}
+
+echo "== 1. throughput: as fast as possible for ${seconds}s, $rounds round(s) per agent binary"
+for round in $(seq "$rounds"); do
+  for i in "${!bins[@]}"; do
+    throughput_round "${labels[$i]}" "${bins[$i]}"
+    if [ "$round" != "$rounds" ] || [ "$i" != "$((${#bins[@]} - 1))" ]; then stop_agent; fi
+  done
+done
+python3 - "$work/results" "${labels[@]}" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+labels = sys.argv[2:]
+medians = {}
+for label in labels:
+    figures = [float(v) for l, v in rows if l == label]
+    medians[label] = statistics.median(figures)
+    print(f"   {label}: median {medians[label]:,.0f} spans per CPU-second over {len(figures)} round(s): " + ", ".join(f"{f:,.0f}" for f in figures))
+if len(labels) >= 2 and medians[labels[0]] > 0:
+    print(f"   ratio {labels[-1]}/{labels[0]}: {medians[labels[-1]] / medians[labels[0]]:.2f}")
+PY
+[ "$outage" -gt 0 ] || exit 0
 
 echo "== 2. outage: upstream down for ${outage}s, ${steady} spans/s in"
 kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true

@@ -4,6 +4,17 @@
 //! spent is refused at once with a retry hint (HTTP 503 / gRPC RESOURCE_EXHAUSTED with
 //! RetryInfo) instead of waiting, so stalled clients cannot queue up memory.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,6 +22,8 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+
+use super::memory::ReturnToOs;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
@@ -32,13 +45,16 @@ pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct BodyBudget {
     limit: usize,
     used: AtomicUsize,
+    /// Told when a large request's buffers are freed.
+    memory: Arc<ReturnToOs>,
 }
 
 impl BodyBudget {
-    pub fn new(limit: usize) -> Arc<Self> {
+    pub fn new(limit: usize, memory: Arc<ReturnToOs>) -> Arc<Self> {
         Arc::new(Self {
             limit,
             used: AtomicUsize::new(0),
+            memory,
         })
     }
 
@@ -51,21 +67,32 @@ impl BodyBudget {
     }
 }
 
-/// Budget held by one body; given back when dropped (after the request is queued or refused).
+/// Budget held by one body; given back when dropped (after the request is queued or
+/// refused), which is also when the request's buffers are freed: a large request then asks
+/// for its memory to go back to the OS.
 #[derive(Debug)]
 pub struct Held {
     budget: Arc<BodyBudget>,
     bytes: usize,
+    /// The largest buffer made from this body (inflated or re-encoded), when larger.
+    largest_copy: usize,
 }
 
 impl Held {
+    /// Records a buffer made from this body (its inflated or re-encoded copy), so that its
+    /// size counts in deciding whether the request was large.
+    pub fn made_copy(&mut self, bytes: usize) {
+        self.largest_copy = self.largest_copy.max(bytes);
+    }
+
     fn grow(&mut self, bytes: usize) -> Result<(), BodyError> {
         if !self.budget.take(bytes) {
             return Err(BodyError::Busy {
                 budget: self.budget.limit,
             });
         }
-        self.bytes += bytes;
+        // Cannot overflow: `take` kept the sum of all holdings within the limit.
+        self.bytes = self.bytes.saturating_add(bytes);
         Ok(())
     }
 }
@@ -73,6 +100,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.budget.memory.freed(self.bytes.max(self.largest_copy));
     }
 }
 
@@ -97,6 +125,7 @@ pub async fn read(
     let mut held = Held {
         budget: budget.clone(),
         bytes: 0,
+        largest_copy: 0,
     };
     let mut buf = Vec::new();
     if let Some(n) = declared {
@@ -122,8 +151,8 @@ pub async fn read(
                 let capacity = needed
                     .max(buf.capacity().saturating_mul(2))
                     .min(limits.max_bytes);
-                held.grow(capacity - buf.capacity())?;
-                buf.reserve_exact(capacity - buf.len());
+                held.grow(capacity.saturating_sub(buf.capacity()))?;
+                buf.reserve_exact(capacity.saturating_sub(buf.len()));
             }
             buf.extend_from_slice(&data);
         }
@@ -147,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn holds_budget_until_dropped_and_refuses_past_it() {
-        let budget = BodyBudget::new(150);
+        let budget = BodyBudget::new(150, ReturnToOs::new());
         let (first, held) = read(Body::from(vec![1u8; 80]), Some(80), LIMITS, &budget)
             .await
             .unwrap();
@@ -182,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_body_times_out_and_gives_its_budget_back() {
-        let budget = BodyBudget::new(1000);
+        let budget = BodyBudget::new(1000, ReturnToOs::new());
         use futures::StreamExt;
         let chunk: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(b"partial"));
         let body =

@@ -2,6 +2,17 @@
 //! core/v1 Events, batched by count and time, pushed with the same retry policy as traces,
 //! and remembered in a state file ([`super::sent_events`]) so a restart sends nothing twice.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -136,7 +147,12 @@ impl Pipeline {
                 next = events.next() => match next {
                     Some(Ok(event)) => {
                         if pending.is_empty() {
-                            due = tokio::time::Instant::now() + self.batch_timeout;
+                            let now = tokio::time::Instant::now();
+                            // A huge --events-batch-timeout means "no time limit".
+                            due = now
+                                .checked_add(self.batch_timeout)
+                                .or_else(|| now.checked_add(Duration::from_secs(31_536_000)))
+                                .unwrap_or(now);
                         }
                         self.consider(event, &mut pending);
                         if pending.len() >= self.batch_size {
@@ -221,7 +237,7 @@ impl Pipeline {
                 }) => (reason, retry_after),
             };
             let delay = backoff.next_delay(hint);
-            if started.elapsed() + delay > backoff.max_elapsed() {
+            if started.elapsed().saturating_add(delay) > backoff.max_elapsed() {
                 return Err(format!("retries exhausted: {reason}"));
             }
             tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "pushing events to Loki failed; will retry");

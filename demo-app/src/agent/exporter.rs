@@ -371,7 +371,7 @@ impl HttpExporter {
         }
         let reason = format!(
             "upstream answered HTTP {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(256)])
+            String::from_utf8_lossy(body.get(..256).unwrap_or(&body))
         );
         if http_status_is_retryable(status.as_u16()) {
             Err(SendError::Retryable {

@@ -1,6 +1,17 @@
 //! gzip request bodies (the OpenTelemetry Collector's and Alloy's OTLP exporters compress by
 //! default), inflated with a bound so a small "zip bomb" cannot blow up memory.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::io::Read;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,7 +28,7 @@ pub enum GunzipError {
 pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
     let read = flate2::read::MultiGzDecoder::new(data)
-        .take(limit as u64 + 1)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| GunzipError::Invalid(e.to_string()))?;
     if read > limit {

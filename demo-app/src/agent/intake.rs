@@ -8,6 +8,17 @@
 //! inflated, checked and rewritten at once ([`Intake::decode_permit`]), and the rewritten
 //! copy is allocated only after its exact size has been reserved in the queue.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -193,7 +204,7 @@ pub fn test_intake(overflow: Overflow, max_spans: usize) -> Intake {
         resource_attributes: ResourceRewrite::default(),
         exporter: "otlp",
         decodes: Semaphore::new(1),
-        bodies: BodyBudget::new(1 << 20),
+        bodies: BodyBudget::new(1 << 20, super::memory::ReturnToOs::new()),
         body_timeout: Duration::from_secs(1),
     }
 }

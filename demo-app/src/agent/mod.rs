@@ -20,6 +20,7 @@ pub mod gzip;
 pub mod health;
 pub mod intake;
 pub mod loki;
+pub mod memory;
 pub mod metrics;
 pub mod otlp_rewrite;
 pub mod otlp_scan;
@@ -287,6 +288,8 @@ pub async fn run(
     }));
     set_capacity_gauges(&metrics, &exporter_labels, queue.limits());
     let health = Arc::new(ExportHealth::new(args.unready_after));
+    memory::unmap_large_allocations();
+    let memory = memory::ReturnToOs::new();
     let intake = Arc::new(Intake {
         queue: queue.clone(),
         metrics: metrics.clone(),
@@ -299,6 +302,7 @@ pub async fn run(
         bodies: body::BodyBudget::new(
             args.max_request_bytes
                 .saturating_mul(usize::from(args.max_concurrent_decodes)),
+            memory.clone(),
         ),
         body_timeout: args.body_timeout,
     });
@@ -362,10 +366,13 @@ pub async fn run(
                 },
                 backoff: args.retry.policy(),
                 abandon: abandon.clone(),
+                memory: memory.clone(),
             }
             .run(),
         );
     }
+    let stop_trimming = CancellationToken::new();
+    let trimming = tokio::spawn(memory.run(stop_trimming.clone()));
     let stop_events = CancellationToken::new();
     let events_task =
         events_pipeline.map(|p| tokio::spawn(p.run(stop_events.clone(), abandon.clone())));
@@ -424,7 +431,9 @@ pub async fn run(
         tracing::info!("queue drained; every accepted span was sent or counted as failed");
     }
     stop_admin.cancel();
+    stop_trimming.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), admin_server).await;
+    let _ = trimming.await;
     match server_error {
         Some(e) => Err(AgentError::Server(e)),
         None => Ok(()),

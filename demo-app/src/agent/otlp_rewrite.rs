@@ -8,6 +8,17 @@
 //! same message), without the attributes whose keys the agent sets, followed by the agent's
 //! attributes. Everything else is copied as it is.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 
@@ -83,7 +94,9 @@ impl ResourceRewrite {
     /// Writes one `ResourceSpans`' content; returns its length.
     fn resource_spans(&self, rs: &[u8], sink: &mut Sink) -> usize {
         let start = sink.len();
-        let resource_len = self.resource(rs, &mut Sink::Count(0)) + self.encoded.len();
+        let resource_len = self
+            .resource(rs, &mut Sink::Count(0))
+            .saturating_add(self.encoded.len());
         sink.header(RESOURCE, resource_len);
         self.resource(rs, sink);
         sink.put(&self.encoded);
@@ -92,7 +105,7 @@ impl ResourceRewrite {
                 sink.put(f.raw);
             }
         }
-        sink.len() - start
+        sink.len().saturating_sub(start)
     }
 
     /// Writes the kept content of every `resource` field of a `ResourceSpans`.
@@ -112,7 +125,7 @@ impl ResourceRewrite {
                 }
             }
         }
-        sink.len() - start
+        sink.len().saturating_sub(start)
     }
 
     /// True when the agent sets this `KeyValue`'s key.
@@ -141,14 +154,16 @@ impl Sink {
 
     fn put(&mut self, bytes: &[u8]) {
         match self {
-            Self::Count(n) => *n += bytes.len(),
+            Self::Count(n) => *n = n.saturating_add(bytes.len()),
             Self::Write(out) => out.extend_from_slice(bytes),
         }
     }
 
     fn header(&mut self, number: u32, len: usize) {
         match self {
-            Self::Count(n) => *n += len_field_size(number, len) - len,
+            Self::Count(n) => {
+                *n = n.saturating_add(len_field_size(number, len).saturating_sub(len))
+            }
             Self::Write(out) => put_len_header(out, number, len),
         }
     }

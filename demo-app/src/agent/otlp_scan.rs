@@ -9,6 +9,17 @@
 //! this walk allocates nothing. Field numbers follow opentelemetry-proto's trace/v1,
 //! common/v1 and resource/v1; unknown fields are checked for well-formedness and kept.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use super::wire::{Field, Fields, Value, WireError};
 
 /// Deeper nesting is refused (prost's own decoding limit; OTLP needs about 8 levels plus
@@ -220,7 +231,8 @@ impl Walk {
         match msg {
             Msg::Span => self.end_span(),
             Msg::ResourceSpans => {
-                self.found.resource_spans += 1;
+                // Counts are bounded by the request's length; saturating is for the lint.
+                self.found.resource_spans = self.found.resource_spans.saturating_add(1);
                 Ok(())
             }
             _ => Ok(()),
@@ -240,7 +252,10 @@ impl Walk {
             field: field_name,
         };
         match (kind, f.value) {
-            (Kind::Message(inner), Value::Len(b)) => self.message(inner, b, depth + 1),
+            // `message` refuses depths past MAX_DEPTH, so this never saturates.
+            (Kind::Message(inner), Value::Len(b)) => {
+                self.message(inner, b, depth.saturating_add(1))
+            }
             (Kind::String, Value::Len(b)) => {
                 std::str::from_utf8(b).map(drop).map_err(|_| Invalid::Utf8 {
                     message: name(msg),
@@ -299,7 +314,7 @@ impl Walk {
                 field: "span_id",
             }),
             _ => {
-                self.found.spans += 1;
+                self.found.spans = self.found.spans.saturating_add(1);
                 Ok(())
             }
         }

@@ -4,6 +4,17 @@
 //! unary gRPC call is small enough to speak directly: one length-prefixed message in, one
 //! out, the status in trailers (or, for errors, in the only HEADERS frame).
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -85,12 +96,20 @@ async fn export(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     let intake = &state.intake;
-    let (compressed, message, _held) = read_frame(body, &headers, intake, state.max_message_bytes)
-        .await
-        .map_err(trailers_only)?;
+    let (compressed, message, mut held) =
+        read_frame(body, &headers, intake, state.max_message_bytes)
+            .await
+            .map_err(trailers_only)?;
     let _turn = intake.decode_permit().await.map_err(intake_error)?;
-    let message =
-        inflate(compressed, message, encoding, state.max_message_bytes).map_err(trailers_only)?;
+    let message = inflate(compressed, message, encoding, state.max_message_bytes)
+        .inspect_err(|e| {
+            if e.code == tonic::Code::ResourceExhausted {
+                // Inflated up to the limit before it was refused.
+                held.made_copy(state.max_message_bytes);
+            }
+        })
+        .map_err(trailers_only)?;
+    held.made_copy(message.len());
     match intake.accept(message, "grpc") {
         Ok(()) => Ok(ok_response()),
         Err(e) => Err(intake_error(e)),
@@ -150,7 +169,7 @@ async fn read_frame(
     max_message_bytes: usize,
 ) -> Result<(bool, Bytes, Held), GrpcError> {
     let limits = BodyLimits {
-        max_bytes: max_message_bytes + PREFIX_LEN,
+        max_bytes: max_message_bytes.saturating_add(PREFIX_LEN),
         timeout: intake.body_timeout,
     };
     let declared = headers
@@ -173,23 +192,26 @@ async fn read_frame(
             return Err(GrpcError::new(tonic::Code::Cancelled, e.to_string()));
         }
     };
-    if bytes.len() < PREFIX_LEN {
+    let Some(([flag, length @ ..], payload)) = bytes
+        .split_first_chunk::<PREFIX_LEN>()
+        .map(|(prefix, payload)| (*prefix, payload))
+    else {
         return Err(GrpcError::new(
             tonic::Code::InvalidArgument,
             "truncated gRPC message",
         ));
-    }
-    let compressed = bytes[0] != 0;
-    let declared = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+    };
+    let compressed = flag != 0;
+    let declared = usize::try_from(u32::from_be_bytes(length)).unwrap_or(usize::MAX);
     if declared > max_message_bytes {
         return Err(too_large(max_message_bytes));
     }
-    if declared != bytes.len() - PREFIX_LEN {
+    if declared != payload.len() {
         return Err(GrpcError::new(
             tonic::Code::InvalidArgument,
             format!(
                 "gRPC message length {declared} does not match the {} bytes received (one message per call)",
-                bytes.len() - PREFIX_LEN
+                payload.len()
             ),
         ));
     }
@@ -245,7 +267,7 @@ fn ok_response() -> Response {
         partial_success: None,
     }
     .encode_to_vec();
-    let mut frame = BytesMut::with_capacity(PREFIX_LEN + message.len());
+    let mut frame = BytesMut::with_capacity(PREFIX_LEN.saturating_add(message.len()));
     frame.put_u8(0);
     frame.put_u32(u32::try_from(message.len()).unwrap_or(0));
     frame.put_slice(&message);

@@ -1,6 +1,17 @@
 //! The OTLP/HTTP receiver: `POST /v1/traces` with a protobuf or JSON body (OTLP's JSON
 //! mapping: hex ids, camelCase names), answered in the same encoding.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -106,14 +117,21 @@ async fn export(
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
-    let (mut bytes, _held) = body::read(body, declared, limits, &intake.bodies)
+    let (mut bytes, mut held) = body::read(body, declared, limits, &intake.bodies)
         .await
         .map_err(|e| body_error(e, too_large))?;
     let _turn = intake.decode_permit().await.map_err(intake_error)?;
     if gzipped {
         bytes = match gunzip_bounded(&bytes, state.max_body_bytes) {
-            Ok(inflated) => inflated.into(),
-            Err(GunzipError::TooLarge { .. }) => return Err(too_large()),
+            Ok(inflated) => {
+                held.made_copy(inflated.len());
+                inflated.into()
+            }
+            Err(GunzipError::TooLarge { limit }) => {
+                // Inflated up to the limit before it was refused.
+                held.made_copy(limit);
+                return Err(too_large());
+            }
             Err(e @ GunzipError::Invalid(_)) => {
                 return Err(ApiError::invalid(e.to_string()).into_response());
             }
@@ -122,7 +140,10 @@ async fn export(
     let request = match encoding {
         Encoding::Protobuf => bytes,
         Encoding::Json => {
-            json_to_protobuf(&bytes, state.max_body_bytes).map_err(IntoResponse::into_response)?
+            let encoded = json_to_protobuf(&bytes, state.max_body_bytes)
+                .map_err(IntoResponse::into_response)?;
+            held.made_copy(encoded.len());
+            encoded
         }
     };
     match intake.accept(request, "http") {

@@ -2,6 +2,17 @@
 //! walks requests with it (see [`super::otlp_scan`]) so that checking and counting a request
 //! costs no memory beyond the request itself, whatever its shape.
 
+// Input reaches this module: no panics, no overflow (issue 15; tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 /// Field values as they appear on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -50,7 +61,8 @@ impl<'a> Fields<'a> {
             let Some(&byte) = self.buf.get(self.pos) else {
                 return Err(WireError::Truncated(start));
             };
-            self.pos += 1;
+            // `get` found a byte there, so pos < len: no overflow.
+            self.pos = self.pos.saturating_add(1);
             value |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
             if byte & 0x80 == 0 {
                 return Ok(value);
@@ -65,7 +77,10 @@ impl<'a> Fields<'a> {
             .checked_add(n)
             .filter(|&end| end <= self.buf.len())
             .ok_or(WireError::Truncated(start))?;
-        let bytes = &self.buf[self.pos..end];
+        let bytes = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(WireError::Truncated(start))?;
         self.pos = end;
         Ok(bytes)
     }
@@ -102,7 +117,7 @@ impl<'a> Fields<'a> {
         Ok(Field {
             number,
             value,
-            raw: &self.buf[start..self.pos],
+            raw: self.buf.get(start..self.pos).unwrap_or_default(),
         })
     }
 }
@@ -125,8 +140,9 @@ impl<'a> Iterator for Fields<'a> {
 
 /// Bytes a varint takes.
 pub fn varint_len(value: u64) -> usize {
-    let bits = 64 - (value | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // 1 to 64 significant bits, 7 per byte.
+    let bits = u64::BITS.saturating_sub((value | 1).leading_zeros());
+    usize::try_from(bits.div_ceil(7)).unwrap_or(10)
 }
 
 pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -140,7 +156,9 @@ pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 /// Bytes a length-delimited field `number` of `len` bytes takes.
 pub fn len_field_size(number: u32, len: usize) -> usize {
     let tag = u64::from(number) << 3 | 2;
-    varint_len(tag) + varint_len(len as u64) + len
+    varint_len(tag)
+        .saturating_add(varint_len(len as u64))
+        .saturating_add(len)
 }
 
 /// Writes the tag and length of a length-delimited field; the caller writes the content.

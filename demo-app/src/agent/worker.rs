@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::exporter::Exporter;
 use super::health::ExportHealth;
+use super::memory::ReturnToOs;
 use super::metrics::{AgentMetrics, ExporterLabels};
 use super::queue::{Batch, BatchLimits, Queue};
 use super::retry::{Backoff, BackoffPolicy, SendError};
@@ -20,6 +21,8 @@ pub struct Worker {
     pub backoff: BackoffPolicy,
     /// Cancelled when the shutdown deadline passes: stop waiting between retries.
     pub abandon: CancellationToken,
+    /// Told when a large batch was sent (or given up on) and freed.
+    pub memory: Arc<ReturnToOs>,
 }
 
 /// How one batch ended.
@@ -63,6 +66,9 @@ impl Worker {
             }
             self.queue.release(&batch);
             self.update_gauges();
+            let bytes = batch.bytes;
+            drop(batch);
+            self.memory.freed(bytes);
         }
     }
 
