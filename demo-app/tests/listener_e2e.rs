@@ -7,17 +7,20 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use testkit::otlp::OtlpSink;
 use testkit::process::{DemoPair, Proc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
 const QUIET: (&str, &str) = ("OTEL_SDK_DISABLED", "true");
 
 /// Reads until the peer closes (EOF or reset) or `timeout` passes; returns what was read and
 /// when the connection closed, if it did.
-async fn read_until_closed(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, Option<Instant>) {
+async fn read_until_closed(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> (Vec<u8>, Option<Instant>) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + timeout;
@@ -120,7 +123,11 @@ async fn stalled_heads_are_cut_and_the_bound_keeps_the_process_serving() {
                 .is_some_and(|m| m.starts_with("connection limit reached"))
         })
         .collect();
-    assert_eq!(limit_lines.len(), 1, "logged once, not per connection: {limit_lines:?}");
+    assert_eq!(
+        limit_lines.len(),
+        1,
+        "logged once, not per connection: {limit_lines:?}"
+    );
     assert_eq!(limit_lines[0]["max_connections"], BOUND);
     assert_eq!(limit_lines[0]["listener"], "api");
 }
@@ -137,7 +144,12 @@ async fn idle_pair(addr: SocketAddr, request: &[u8]) -> (TcpStream, TcpStream) {
 }
 
 /// Asserts the connection is closed about `idle` after `since` (not before, not much after).
-async fn assert_closed_when_idle(mut stream: TcpStream, idle: Duration, since: Instant, what: &str) {
+async fn assert_closed_when_idle(
+    mut stream: TcpStream,
+    idle: Duration,
+    since: Instant,
+    what: &str,
+) {
     let (_, closed) = read_until_closed(&mut stream, idle * 5).await;
     let closed = closed.unwrap_or_else(|| panic!("{what}: still open after {:?}", idle * 5));
     let after = closed - since;
@@ -184,8 +196,16 @@ async fn idle_connections_are_closed_on_every_listener() {
     let http_listeners = [
         ("db api", db.listen_addr().await, get("/healthz")),
         ("db metrics", db.metrics_addr().await, get("/metrics")),
-        ("agent http", agent.logged_addr("http_addr").await, get("/nothing")),
-        ("agent metrics", agent.logged_addr("metrics_addr").await, get("/healthz")),
+        (
+            "agent http",
+            agent.logged_addr("http_addr").await,
+            get("/nothing"),
+        ),
+        (
+            "agent metrics",
+            agent.logged_addr("metrics_addr").await,
+            get("/healthz"),
+        ),
     ];
     let mut checks = tokio::task::JoinSet::new();
     for (name, addr, request) in http_listeners {
@@ -224,13 +244,7 @@ fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
 
 async fn demo_pair(extra: &[&str]) -> DemoPair {
     // The db gets the same settings through the environment (flag, then env, then default).
-    DemoPair::start(
-        BIN,
-        &[QUIET, ("DEMO_BODY_TIMEOUT", "1s")],
-        &[QUIET],
-        extra,
-    )
-    .await
+    DemoPair::start(BIN, &[QUIET, ("DEMO_BODY_TIMEOUT", "1s")], &[QUIET], extra).await
 }
 
 #[tokio::test]
@@ -254,7 +268,10 @@ async fn a_stalled_body_is_answered_408_on_db_and_app() {
         let (status, body) = parse_response(&raw);
         assert_eq!(status, 408, "{path}: {body}");
         assert_eq!(body["error"]["code"], "request_timeout");
-        assert!(sent.elapsed() >= Duration::from_millis(900), "{path}: not before the timeout");
+        assert!(
+            sent.elapsed() >= Duration::from_millis(900),
+            "{path}: not before the timeout"
+        );
     }
 }
 
@@ -283,7 +300,11 @@ async fn expect_continue_over_the_limit_gets_413_without_uploading() {
     );
     let targets = [
         (pair.db.listen_addr().await, "/links", "application/json"),
-        (pair.app.listen_addr().await, "/api/links", "application/json"),
+        (
+            pair.app.listen_addr().await,
+            "/api/links",
+            "application/json",
+        ),
         (
             agent.logged_addr("http_addr").await,
             "/v1/traces",
@@ -299,7 +320,10 @@ async fn expect_continue_over_the_limit_gets_413_without_uploading() {
         // The body is never sent: the answer must come without it.
         let (raw, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
         let text = String::from_utf8_lossy(&raw);
-        assert!(!text.contains("100 Continue"), "{path}: asked for the upload: {text:?}");
+        assert!(
+            !text.contains("100 Continue"),
+            "{path}: asked for the upload: {text:?}"
+        );
         let (status, body) = parse_response(&raw);
         assert_eq!(status, 413, "{path}: {body}");
         assert_eq!(body["error"]["code"], "body_too_large", "{path}: {body}");
@@ -314,7 +338,14 @@ async fn db_and_app_judge_a_link_url_alike() {
     let client = reqwest::Client::new();
     let post = async |url: &str, link: &str| {
         let body = serde_json::json!({"title": "t", "url": link});
-        client.post(url).json(&body).send().await.unwrap().status().as_u16()
+        client
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     };
     // 2,017 bytes as sent, 6,017 once percent-encoded (what is stored).
     let encoded = format!("http://x.example/{}", "é".repeat(1000));
