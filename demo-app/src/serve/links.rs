@@ -170,7 +170,8 @@ impl Store {
                 .remove(&(Reverse(oldest.votes), Reverse(oldest.id)));
         }
         let id = self.next_id;
-        self.next_id += 1;
+        // Saturating: 2^64 links cannot be posted, and a panic is never the answer.
+        self.next_id = self.next_id.saturating_add(1);
         let link = Link {
             id,
             title: new.title,
@@ -186,7 +187,7 @@ impl Store {
     pub fn vote(&mut self, id: u64) -> Option<Link> {
         let link = self.by_id.get_mut(&id)?;
         self.ranking.remove(&(Reverse(link.votes), Reverse(id)));
-        link.votes += 1;
+        link.votes = link.votes.saturating_add(1);
         self.ranking.insert((Reverse(link.votes), Reverse(id)));
         Some(link.clone())
     }
