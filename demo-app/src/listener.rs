@@ -116,6 +116,7 @@ pub async fn serve(
     let limits = args.limits();
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     let mut at_limit = LimitLog::new(name, limits.max_connections);
+    let mut accept_errors = Throttle::default();
     loop {
         let permit = tokio::select! {
             permit = take_slot(&slots, &mut at_limit) => permit,
@@ -136,7 +137,7 @@ pub async fn serve(
                     permit,
                 ));
             }
-            Err(e) => accept_failed(name, e).await,
+            Err(e) => accept_failed(name, e, &mut accept_errors).await,
         }
     }
     drop(listener);
@@ -159,12 +160,30 @@ async fn take_slot(slots: &Arc<Semaphore>, log: &mut LimitLog) -> OwnedSemaphore
     }
 }
 
+/// Lets a log line through at most once per [`LIMIT_LOG_EVERY`], counting the occurrences.
+#[derive(Debug, Default)]
+struct Throttle {
+    last: Option<Instant>,
+    since_last: u64,
+}
+
+impl Throttle {
+    /// `Some(occurrences since the last line)` when a line may be logged now.
+    fn tick(&mut self) -> Option<u64> {
+        self.since_last = self.since_last.saturating_add(1);
+        if self.last.is_some_and(|t| t.elapsed() < LIMIT_LOG_EVERY) {
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.since_last))
+    }
+}
+
 /// One warning per [`LIMIT_LOG_EVERY`] while the bound keeps being hit, with how often.
 struct LimitLog {
     name: &'static str,
     max: u32,
-    last: Option<Instant>,
-    since_last: u64,
+    throttle: Throttle,
 }
 
 impl LimitLog {
@@ -172,36 +191,33 @@ impl LimitLog {
         Self {
             name,
             max,
-            last: None,
-            since_last: 0,
+            throttle: Throttle::default(),
         }
     }
 
     fn hit(&mut self) {
-        self.since_last = self.since_last.saturating_add(1);
-        if self.last.is_some_and(|t| t.elapsed() < LIMIT_LOG_EVERY) {
-            return;
+        if let Some(times_hit) = self.throttle.tick() {
+            tracing::warn!(
+                listener = self.name,
+                max_connections = self.max,
+                times_hit,
+                "connection limit reached: new clients wait until a connection closes (raise --max-connections if this is normal load)"
+            );
         }
-        tracing::warn!(
-            listener = self.name,
-            max_connections = self.max,
-            times_hit = self.since_last,
-            "connection limit reached: new clients wait until a connection closes (raise --max-connections if this is normal load)"
-        );
-        self.last = Some(Instant::now());
-        self.since_last = 0;
     }
 }
 
 /// An accept error is a per-connection failure (reset before accept) or a resource limit
 /// (EMFILE/ENFILE): neither stops the listener; the latter waits a moment so the loop does
-/// not spin.
-async fn accept_failed(name: &'static str, e: std::io::Error) {
+/// not spin, and is logged at most once per [`LIMIT_LOG_EVERY`].
+async fn accept_failed(name: &'static str, e: std::io::Error, throttle: &mut Throttle) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
     if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
         return;
     }
-    tracing::warn!(listener = name, error = %e, "cannot accept a connection; retrying in 100ms");
+    if let Some(times) = throttle.tick() {
+        tracing::warn!(listener = name, error = %e, times, "cannot accept connections (out of file descriptors? lower --max-connections or raise the limit); retrying");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
@@ -280,14 +296,12 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_is_logged_once_per_interval() {
-        let mut log = LimitLog::new("api", 2);
-        log.hit();
-        let first = log.last;
-        assert!(first.is_some());
-        log.hit();
-        log.hit();
-        assert_eq!(log.last, first, "no second line within the interval");
-        assert_eq!(log.since_last, 2);
+    fn a_throttled_line_goes_out_once_per_interval_with_the_count() {
+        let mut throttle = Throttle::default();
+        assert_eq!(throttle.tick(), Some(1));
+        assert_eq!(throttle.tick(), None, "no second line within the interval");
+        assert_eq!(throttle.tick(), None);
+        throttle.last = Instant::now().checked_sub(LIMIT_LOG_EVERY);
+        assert_eq!(throttle.tick(), Some(3), "the next line says how many");
     }
 }
