@@ -133,6 +133,25 @@ mod tests {
     }
 
     #[test]
+    fn listener_flags_take_each_subcommands_env_prefix() {
+        let mut cli = Cli::command();
+        cli.build();
+        for (sub, prefix) in [("serve", "DEMO_"), ("agent", "AGENT_")] {
+            let command = cli.find_subcommand(sub).unwrap();
+            for id in [
+                "header_read_timeout",
+                "idle_timeout",
+                "body_timeout",
+                "max_connections",
+            ] {
+                let arg = command.get_arguments().find(|a| a.get_id() == id).unwrap();
+                let env = arg.get_env().unwrap().to_string_lossy();
+                assert_eq!(env, format!("{prefix}{}", id.to_ascii_uppercase()));
+            }
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));

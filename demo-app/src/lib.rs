@@ -12,12 +12,15 @@
 //! - [`loadgen`]: `demo-app loadgen`, the open-loop load generator (its own traces start the
 //!   trace loadgen -> app -> db).
 //! - [`shutdown`]: SIGTERM/SIGINT as a future that subcommands take as a parameter.
+//! - [`listener`]: the accept loop every listener uses: header, idle and body timeouts, a
+//!   bound on open connections, graceful shutdown.
 //!
 //! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
 //! tests drive the same code over real sockets.
 
 pub mod agent;
 pub mod cli;
+pub mod listener;
 pub mod loadgen;
 pub mod serve;
 pub mod shutdown;

@@ -47,6 +47,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{parse_duration, parse_ratio};
+use crate::listener::ListenerArgs;
 use exporter::{ExportProtocol, Exporter, ExporterError, TENANT_HEADER};
 use health::ExportHealth;
 use intake::{Intake, Overflow};
@@ -59,6 +60,12 @@ use worker::Worker;
 const MIB: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    mut_arg("header_read_timeout", |a| a.env("AGENT_HEADER_READ_TIMEOUT")),
+    mut_arg("idle_timeout", |a| a.env("AGENT_IDLE_TIMEOUT")),
+    mut_arg("body_timeout", |a| a.env("AGENT_BODY_TIMEOUT")),
+    mut_arg("max_connections", |a| a.env("AGENT_MAX_CONNECTIONS"))
+)]
 pub struct AgentArgs {
     /// Where to receive OTLP/gRPC.
     #[arg(long, env = "AGENT_GRPC_LISTEN", default_value = "0.0.0.0:4317")]
@@ -116,10 +123,10 @@ pub struct AgentArgs {
     #[arg(long, env = "AGENT_MAX_CONCURRENT_DECODES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_decodes: u16,
 
-    /// A request body must arrive whole within this long (a stalled one is answered 408 /
+    /// Timeouts and the connection bound of every listener (a stalled body is answered 408 /
     /// DEADLINE_EXCEEDED and gives its buffer back).
-    #[arg(long, env = "AGENT_BODY_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
-    pub body_timeout: Duration,
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -304,7 +311,7 @@ pub async fn run(
                 .saturating_mul(usize::from(args.max_concurrent_decodes)),
             memory.clone(),
         ),
-        body_timeout: args.body_timeout,
+        body_timeout: args.listener.body_timeout,
     });
     let events_pipeline = events::Pipeline::from_args(
         &args.events,
@@ -337,16 +344,22 @@ pub async fn run(
     receivers.spawn(serve(
         grpc,
         receiver_grpc::router(intake.clone(), args.max_request_bytes),
+        args.listener.clone(),
+        "grpc",
         stop_receiving.clone(),
     ));
     receivers.spawn(serve(
         http,
         receiver_http::router(intake, args.max_request_bytes),
+        args.listener.clone(),
+        "http",
         stop_receiving.clone(),
     ));
     let admin_server = tokio::spawn(serve(
         admin,
         admin_router(metrics.clone(), health.clone()),
+        args.listener.clone(),
+        "metrics",
         stop_admin.clone(),
     ));
 
@@ -456,11 +469,11 @@ fn set_capacity_gauges(metrics: &AgentMetrics, labels: &ExporterLabels, limits: 
 async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ListenerArgs,
+    name: &'static str,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    crate::listener::serve(listener, router, &limits, name, stop).await
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {

@@ -173,7 +173,8 @@ impl Chaos {
 
     fn in_window(&self, now: Instant) -> bool {
         self.settings.window.as_ref().is_some_and(|w| {
-            let t = now.duration_since(self.started) + self.phase;
+            // Saturating: the phase comes from --chaos-every, which may be absurdly long.
+            let t = now.duration_since(self.started).saturating_add(self.phase);
             let every = w.every.as_nanos().max(1);
             (t.as_nanos() % every) < w.length.as_nanos()
         })

@@ -8,6 +8,7 @@
 //!   telemetry middleware) and [`run`], which serves until shutdown and then drains.
 
 pub mod app;
+pub mod body;
 pub mod chaos;
 pub mod db;
 pub mod db_client;
@@ -22,7 +23,6 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Router, middleware};
 use http::StatusCode;
 use tokio::net::TcpListener;
@@ -30,8 +30,10 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cli::{parse_duration, parse_ratio};
+use crate::listener::{self, ListenerArgs};
 use crate::telemetry::http::{HttpTelemetry, track};
 use crate::telemetry::metrics::{self, Metrics};
+use body::BodyLimits;
 use chaos::{Chaos, ChaosSettings, ChaosWindow, Latency};
 use db_client::DbClient;
 
@@ -60,6 +62,12 @@ impl Role {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    mut_arg("header_read_timeout", |a| a.env("DEMO_HEADER_READ_TIMEOUT")),
+    mut_arg("idle_timeout", |a| a.env("DEMO_IDLE_TIMEOUT")),
+    mut_arg("body_timeout", |a| a.env("DEMO_BODY_TIMEOUT")),
+    mut_arg("max_connections", |a| a.env("DEMO_MAX_CONNECTIONS"))
+)]
 pub struct ServeArgs {
     /// Which part of the service to run.
     #[arg(long, env = "DEMO_ROLE", value_enum)]
@@ -97,6 +105,9 @@ pub struct ServeArgs {
     /// After SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
     #[arg(long, env = "DEMO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 
     #[command(flatten)]
     pub chaos: ChaosArgs,
@@ -211,6 +222,7 @@ pub struct Parts {
     pub readiness: Readiness,
     pub request_log: bool,
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
     /// Serve /metrics on the API router (false when it has its own listener).
     pub metrics_on_api: bool,
 }
@@ -226,6 +238,7 @@ impl Parts {
             },
             request_log,
             max_body_bytes: args.max_body_bytes,
+            body_timeout: args.listener.body_timeout,
             metrics_on_api: args.metrics_listen.is_none(),
         })
     }
@@ -257,6 +270,13 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         chaos::inject,
     );
     let telemetry = HttpTelemetry::new(parts.metrics.http.clone(), parts.request_log);
+    let bodies = middleware::from_fn_with_state(
+        BodyLimits {
+            max_bytes: parts.max_body_bytes,
+            timeout: parts.body_timeout,
+        },
+        body::read_whole,
+    );
     let traced = Router::new()
         .merge(api.layer(injection))
         .route(
@@ -267,6 +287,8 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         )
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
+        // Inside the telemetry, so 408 and 413 are counted and logged like any answer.
+        .layer(bodies.clone())
         .layer(middleware::from_fn_with_state(telemetry, track));
     let mut probes = Router::new()
         .route("/healthz", get(healthz))
@@ -276,6 +298,7 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
     }
     probes
         .method_not_allowed_fallback(error::wrong_method)
+        .layer(bodies)
         .merge(traced)
         .layer(DefaultBodyLimit::max(parts.max_body_bytes))
 }
@@ -324,17 +347,15 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(
-        axum::serve(listener.tap_io(no_delay), api)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let limits = args.listener.clone();
+    servers.spawn({
+        let (limits, stop) = (limits.clone(), stop.clone());
+        async move { listener::serve(listener, api, &limits, "api", stop).await }
+    });
     if let Some(l) = metrics_listener {
-        servers.spawn(
-            axum::serve(l.tap_io(no_delay), metrics_router(parts.metrics.clone()))
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
+        let router = metrics_router(parts.metrics.clone());
+        let stop = stop.clone();
+        servers.spawn(async move { listener::serve(l, router, &limits, "metrics", stop).await });
     }
 
     tokio::select! {
@@ -366,14 +387,6 @@ pub async fn run(
         ),
     }
     Ok(())
-}
-
-/// Responses go out at once instead of waiting on Nagle's algorithm (keep-alive traffic is
-/// small writes, which Nagle plus delayed ACKs would hold back).
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {

@@ -1,0 +1,104 @@
+//! Request bodies of db and app, read whole before a handler runs, within `--max-body-bytes`
+//! and `--body-timeout`. The bodies here are small JSON or forms, so buffering them first
+//! costs nothing and gives one place for both bounds:
+//!
+//! - a declared `Content-Length` over the limit is answered 413 before anything is read, so a
+//!   client that sent `Expect: 100-continue` gets the 413 instead of `100 Continue` (hyper
+//!   sends `100 Continue` only when the body is first polled: hyper-1.12.0
+//!   `src/proto/h1/conn.rs`, `Reading::Continue`), and does not upload;
+//! - a body that does not arrive whole in time is answered 408, and the connection is closed
+//!   (the unread rest of the body cannot be skipped: hyper closes a connection whose request
+//!   body was not read to its end).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::error::ApiError;
+
+/// The bounds on one request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// Middleware: buffers the body within `limits`, then calls the handler with it.
+pub async fn read_whole(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    if declared_length(&parts.headers).is_some_and(|n| n > limits.max_bytes) {
+        return too_large(limits.max_bytes);
+    }
+    let read = Limited::new(body, limits.max_bytes).collect();
+    let bytes = match tokio::time::timeout(limits.timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return too_large(limits.max_bytes);
+        }
+        Ok(Err(e)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the request body could not be read: {e}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {:?}",
+                    limits.timeout
+                ),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The `Content-Length` sent, when it is a number (hyper refuses a malformed one before us).
+fn declared_length(headers: &http::HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn too_large(max_bytes: usize) -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than the limit of {max_bytes} bytes"),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_declared_length() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(declared_length(&h), None);
+        h.insert(header::CONTENT_LENGTH, "99999999999".parse().unwrap());
+        assert_eq!(declared_length(&h), Some(99_999_999_999));
+        h.insert(header::CONTENT_LENGTH, "x".parse().unwrap());
+        assert_eq!(declared_length(&h), None);
+    }
+}
