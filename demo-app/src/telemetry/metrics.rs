@@ -165,10 +165,11 @@ impl Metrics {
             "Faults injected on purpose (failure and latency injection), by kind",
             http.faults.clone(),
         );
+        let log_lines_dropped: Counter<u64, AtomicU64> = super::logs::dropped_lines_counter();
         registry.register(
             "demo_app_log_lines_dropped",
             "Log lines dropped because stdout could not keep up (requests never wait for the log)",
-            super::logs::dropped_lines_counter(),
+            log_lines_dropped,
         );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
