@@ -60,6 +60,16 @@ serve() {
     >"$work/$name.log" & pids+=($!); echo $! >"$work/$name.pid"
   wait_http "http://127.0.0.1:$port/healthz"
   echo "$port" >"$work/$name.port"
+  if [ "$role" = db ]; then fill_db "http://127.0.0.1:$port"; fi
+}
+# fill_db URL: posts links until the db holds 20, so every list answer is a ~20-item JSON array.
+fill_db() {
+  local have i
+  have=$(curl -fs "$1/links?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  for i in $(seq $(( 20 - have ))); do
+    curl -fs -o /dev/null -H 'content-type: application/json' \
+      -d "{\"title\":\"Benchmark link number $i with a title of usual length\",\"url\":\"https://bench.example/articles/$i/a-path-of-usual-length\"}" "$1/links"
+  done
 }
 bare() { # bare NAME serve|proxy ARG: starts bare_axum; sets $port
   port=$(free_port)
