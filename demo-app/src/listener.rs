@@ -247,12 +247,13 @@ async fn serve_connection(
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let watchdog = activity.expired(limits);
-    tokio::pin!(watchdog);
+    let mut watchdog = activity.watchdog(limits);
     let mut stopping = false;
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
+            // The connection first: the watchdog reads what its poll changed.
+            biased;
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -5,16 +5,16 @@
 //! [`GuardedBody`] ends a request.
 
 use std::io;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
 use super::Limits;
 
@@ -60,7 +60,6 @@ struct State {
 #[derive(Debug)]
 pub struct Activity {
     state: Mutex<State>,
-    changed: Notify,
 }
 
 impl Activity {
@@ -72,7 +71,6 @@ impl Activity {
                 head_started: None,
                 protocol: Protocol::Sniffing(0),
             }),
-            changed: Notify::new(),
         })
     }
 
@@ -87,7 +85,6 @@ impl Activity {
         }
         if s.in_flight == 0 && s.head_started.is_none() {
             s.head_started = Some(Instant::now());
-            self.changed.notify_one();
         }
     }
 
@@ -105,7 +102,6 @@ impl Activity {
         if s.in_flight == 0 {
             s.idle_since = Instant::now();
             s.head_started = None;
-            self.changed.notify_one();
         }
     }
 
@@ -127,22 +123,73 @@ impl Activity {
         }
     }
 
-    /// Completes when the connection has expired under `limits`.
-    pub async fn expired(self: Arc<Self>, limits: Limits) -> Expiry {
+    /// A future that completes when the connection has expired under `limits`.
+    pub fn watchdog(self: &Arc<Self>, limits: Limits) -> Watchdog {
+        let first = recheck_at(Instant::now(), limits);
+        Watchdog {
+            activity: self.clone(),
+            limits,
+            sleep: Box::pin(tokio::time::sleep_until(first.into())),
+            armed: first,
+        }
+    }
+}
+
+/// Completes when its connection has expired. It is polled in the connection's own task,
+/// after the connection (a biased `select!`), so it sees every change the connection made in
+/// that poll without being woken for it: no wake-up, lock or timer work per request.
+///
+/// Its one timer is moved earlier only when the deadline moves earlier (a request head
+/// begins). A deadline that moved later (a request ended) is left alone: the timer fires
+/// early, the deadline is checked again and the timer set to it.
+pub struct Watchdog {
+    activity: Arc<Activity>,
+    limits: Limits,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// When `sleep` fires.
+    armed: Instant,
+}
+
+impl Watchdog {
+    fn arm(&mut self, at: Instant) {
+        self.sleep.as_mut().reset(at.into());
+        self.armed = at;
+    }
+}
+
+impl Future for Watchdog {
+    type Output = Expiry;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Expiry> {
         loop {
-            let changed = self.changed.notified();
-            match self.deadline(limits) {
-                None => changed.await,
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at.into()) => {}
-                        () = changed => {}
-                    }
+            let deadline = self.activity.deadline(self.limits);
+            if let Some((at, _)) = deadline
+                && at < self.armed
+            {
+                self.arm(at);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            match deadline {
+                Some((at, why)) if at <= now => return Poll::Ready(why),
+                Some((at, _)) => self.arm(at),
+                // A request in flight has no deadline here; look again after an idle period.
+                None => {
+                    let next = recheck_at(now, self.limits);
+                    self.arm(next);
                 }
             }
         }
     }
+}
+
+/// When to look again while no deadline is known: an idle period on, at most an hour (so an
+/// enormous `--idle-timeout` cannot overflow an `Instant`).
+fn recheck_at(now: Instant, limits: Limits) -> Instant {
+    const MAX_RECHECK: Duration = Duration::from_secs(3600);
+    now + limits.idle_timeout.min(MAX_RECHECK)
 }
 
 /// The protocol after `bytes` more, with `seen` bytes of the HTTP/2 preface matched so far.
@@ -266,7 +313,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     const LIMITS: Limits = Limits {
         header_read_timeout: Duration::from_secs(2),
@@ -309,5 +355,66 @@ mod tests {
             ..LIMITS
         };
         assert!(Activity::new().deadline(huge).is_none(), "no overflow");
+    }
+
+    const SHORT: Limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(900),
+        max_connections: 1,
+    };
+
+    /// Polls the watchdog alongside `during` (as the connection's task would, after the
+    /// connection) and says when and why it fired.
+    async fn fires(a: &Arc<Activity>, during: impl Future<Output = ()>) -> (Duration, Expiry) {
+        let started = Instant::now();
+        let mut dog = a.watchdog(SHORT);
+        tokio::pin!(during);
+        let mut during_done = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut during, if !during_done => during_done = true,
+                why = &mut dog => return (started.elapsed(), why),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_fires_at_the_idle_then_the_header_deadline_without_being_woken() {
+        let idle = Activity::new();
+        let (after, why) = fires(&idle, async {}).await;
+        assert_eq!(why, Expiry::Idle);
+        assert!(after >= SHORT.idle_timeout, "{after:?}");
+
+        // A head begins after the timer was set for the (later) idle deadline: the timer
+        // must move earlier.
+        let head = Activity::new();
+        let (after, why) = fires(&head, async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            head.received(b"GET / HT");
+        })
+        .await;
+        assert_eq!(why, Expiry::HeaderTimeout);
+        assert!(
+            after >= Duration::from_millis(400) && after < SHORT.idle_timeout,
+            "header deadline, not the idle one: {after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_cut_and_idleness_counts_from_its_end() {
+        let a = Activity::new();
+        let (after, why) = fires(&a, async {
+            let guard = a.begin_request();
+            // Longer than both timeouts: the timer fires meanwhile and finds nothing due.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            drop(guard);
+        })
+        .await;
+        assert_eq!(why, Expiry::Idle);
+        assert!(
+            after >= Duration::from_millis(1200) + SHORT.idle_timeout,
+            "idle from the end of the request: {after:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body as _;
 
 use super::error::ApiError;
 
@@ -34,6 +35,10 @@ pub async fn read_whole(
     request: Request,
     next: Next,
 ) -> Response {
+    // Most requests (every GET) have no body: nothing to bound, no timer to arm.
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > limits.max_bytes) {
         return too_large(limits.max_bytes);

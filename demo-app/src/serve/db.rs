@@ -42,17 +42,36 @@ pub fn routes(state: Arc<DbState>) -> Router {
         .with_state(state)
 }
 
+/// A store operation, named as the span shows it (`{operation} links`).
+#[derive(Clone, Copy)]
+enum StoreOp {
+    Insert,
+    Top,
+    Get,
+    Vote,
+}
+
 /// An internal span around one store operation (database semantic conventions), so a trace
-/// shows the time spent in the store apart from the HTTP handling around it.
-fn store_span(operation: &'static str, link_id: Option<u64>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "store operation",
-        otel.name = %format_args!("{operation} links"),
-        db.operation.name = operation,
-        db.collection.name = "links",
-        db.response.returned_rows = Empty,
-        link.id = Empty,
-    );
+/// shows the time spent in the store apart from the HTTP handling around it. Each name is a
+/// literal, so nothing is formatted per request.
+fn store_span(operation: StoreOp, link_id: Option<u64>) -> tracing::Span {
+    macro_rules! span {
+        ($name:literal, $op:literal) => {
+            tracing::info_span!(
+                $name,
+                db.operation.name = $op,
+                db.collection.name = "links",
+                db.response.returned_rows = Empty,
+                link.id = Empty,
+            )
+        };
+    }
+    let span = match operation {
+        StoreOp::Insert => span!("insert links", "insert"),
+        StoreOp::Top => span!("top links", "top"),
+        StoreOp::Get => span!("get links", "get"),
+        StoreOp::Vote => span!("vote links", "vote"),
+    };
     if let Some(id) = link_id {
         span.record("link.id", id);
     }
@@ -64,7 +83,7 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Link>>, ApiError> {
     let limit = q.limit()?;
-    let span = store_span("top", None);
+    let span = store_span(StoreOp::Top, None);
     let links = span.in_scope(|| db.read().top(limit));
     span.record("db.response.returned_rows", links.len());
     Ok(Json(links))
@@ -75,7 +94,7 @@ async fn add(
     Json(new): Json<NewLink>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
     let new = new.validate()?;
-    let span = store_span("insert", None);
+    let span = store_span(StoreOp::Insert, None);
     let link = span.in_scope(|| {
         let link = db.write().add(new);
         tracing::Span::current().record("link.id", link.id);
@@ -86,14 +105,14 @@ async fn add(
 }
 
 async fn show(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
-    let span = store_span("get", Some(id));
+    let span = store_span(StoreOp::Get, Some(id));
     let found = span.in_scope(|| db.read().get(id).cloned());
     span.record("db.response.returned_rows", u64::from(found.is_some()));
     found.map(Json).ok_or_else(|| unknown(id))
 }
 
 async fn vote(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
-    let span = store_span("vote", Some(id));
+    let span = store_span(StoreOp::Vote, Some(id));
     span.in_scope(|| {
         let link = db.write().vote(id).ok_or_else(|| unknown(id))?;
         tracing::info!(link_id = id, votes = link.votes, "vote counted");

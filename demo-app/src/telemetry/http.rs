@@ -105,8 +105,10 @@ pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next
     };
     let span_context = span.context().span().span_context().clone();
     t.metrics.observe_server(&labels, elapsed, &span_context);
-    // Inside the span, so the line carries its ids.
-    span.in_scope(|| log_request(&t, &labels, uri.path(), elapsed, &response));
+    if wants_log_line(&t, &response) {
+        // Inside the span, so the line carries its ids.
+        span.in_scope(|| log_request(&labels, uri.path(), elapsed, &response));
+    }
     response
 }
 
@@ -197,17 +199,21 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Every request when the request log is on; failures and requests with an error detail
+/// always.
+fn wants_log_line(t: &HttpTelemetry, response: &Response) -> bool {
+    t.request_log
+        || response.status().is_server_error()
+        || response.extensions().get::<ErrorDetail>().is_some()
+}
+
 fn log_request(
-    t: &HttpTelemetry,
     labels: &ServerLabels,
     path: &str,
     elapsed: std::time::Duration,
     response: &Response,
 ) {
     let detail = response.extensions().get::<ErrorDetail>();
-    if !t.request_log && detail.is_none() && !response.status().is_server_error() {
-        return;
-    }
     // Whole microseconds, so the number prints short (1.312, not 1.3128199999999999).
     let duration_ms = elapsed.as_micros() as f64 / 1e3;
     if response.status().is_server_error() {

@@ -25,7 +25,10 @@ use opentelemetry::trace::TraceContextExt;
 use prometheus_client::metrics::counter::Counter;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::layer::{Context as LayerContext, Filter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Pending bytes beyond which new lines are dropped (and counted) rather than wait.
 const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
@@ -44,6 +47,18 @@ static DROPPED_LINES: LazyLock<Counter<u64, AtomicU64>> = LazyLock::new(Counter:
 /// The counter of dropped log lines, to register in a metrics registry.
 pub fn dropped_lines_counter() -> Counter<u64, AtomicU64> {
     DROPPED_LINES.clone()
+}
+
+/// The log layer's filter: `RUST_LOG` for events. Spans pass it only when `RUST_LOG` has a
+/// span directive (`[name]` or `[{field}]`), which needs them: the layer writes events alone,
+/// and a span that no layer wants is never created, which is what makes `OTEL_SDK_DISABLED`
+/// free.
+pub fn log_filter<S>(env: EnvFilter, directives: &str) -> impl Filter<S> + use<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let events_only = (!directives.contains('[')).then(|| filter_fn(|meta| meta.is_event()));
+    env.and(events_only)
 }
 
 /// A `tracing` layer that writes each event as one JSON object per line.

@@ -56,7 +56,8 @@ pub struct TelemetryArgs {
     #[arg(long, value_name = "PROTOCOL", global = true)]
     pub otlp_protocol: Option<String>,
 
-    /// Turn span export off (spans still get ids, so logs keep their trace_id).
+    /// Turn tracing off: no spans, so no trace ids in logs and no `traceparent` sent on. To
+    /// keep ids in logs without exporting, set OTEL_TRACES_SAMPLER=always_off instead.
     #[arg(long, env = "OTEL_SDK_DISABLED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub otel_sdk_disabled: bool,
 }
@@ -100,9 +101,12 @@ impl Telemetry {
         };
         let provider = traces::tracer_provider(&settings)?;
         let (log_layer, log_guard) = logs::json_layer(writer);
+        // A disabled SDK is a no-op, as the OpenTelemetry spec has it: without the layer no
+        // span is even created, so requests cost what they would without tracing.
+        let span_layer = (!settings.disabled).then(|| traces::span_layer(&provider));
         tracing_subscriber::registry()
-            .with(traces::span_layer(&provider))
-            .with(log_layer.with_filter(filter))
+            .with(span_layer)
+            .with(log_layer.with_filter(logs::log_filter(filter, &args.log_level)))
             .try_init()
             .map_err(|e| TelemetryError::Config(format!("a log subscriber is already set: {e}")))?;
         tracing::info!(

@@ -5,8 +5,10 @@
 //! The standard variables work because the SDK and the OTLP exporter read them:
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`,
 //! `_HEADERS`, `_TIMEOUT`, `OTEL_TRACES_SAMPLER(_ARG)` and `OTEL_BSP_*` (queue size, batch size,
-//! delay). Only the protocol and `OTEL_SDK_DISABLED` are resolved here, because the default
-//! differs (we default to gRPC) and because "disabled" still needs trace ids for the logs.
+//! delay). Only the protocol and `OTEL_SDK_DISABLED` are resolved here: the default protocol
+//! differs (we default to gRPC), and a disabled SDK installs no span layer at all (see
+//! [`super::Telemetry::init`]). `OTEL_TRACES_SAMPLER=always_off` is the way to keep trace ids in
+//! logs without exporting.
 
 use std::str::FromStr;
 
@@ -49,7 +51,7 @@ impl FromStr for OtlpProtocol {
 /// What the tracer provider is built from (flags already merged with the environment).
 #[derive(Debug, Clone)]
 pub struct TraceSettings {
-    /// `OTEL_SDK_DISABLED=true`: no export; spans still get ids so logs carry them.
+    /// `OTEL_SDK_DISABLED=true`: no exporter, and no span layer (so no spans and no ids).
     pub disabled: bool,
     pub protocol: OtlpProtocol,
     /// Overrides `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` when set.
