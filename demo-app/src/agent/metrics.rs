@@ -131,6 +131,13 @@ impl AgentMetrics {
             "Log records (Kubernetes events) given up on",
             m.send_failed_log_records.clone(),
         );
+        let log_lines_dropped: Counter<u64, AtomicU64> =
+            crate::telemetry::logs::dropped_lines_counter();
+        r.register(
+            "demo_app_log_lines_dropped",
+            "Log lines dropped because stdout could not keep up (nothing waits for the log)",
+            log_lines_dropped,
+        );
         r.register(
             "agent_events_skipped",
             "Kubernetes events seen again after a restart or re-watch and not re-sent",

@@ -476,7 +476,7 @@ mod tests {
         let (layer, guard) = json_layer(Box::new(out.clone()));
         let subscriber = tracing_subscriber::registry()
             .with(crate::telemetry::traces::span_layer(&provider))
-            .with(layer.with_filter(tracing_subscriber::EnvFilter::new("warn")));
+            .with(layer.with_filter(log_filter(EnvFilter::new("warn"), "warn")));
         tracing::subscriber::with_default(subscriber, || {
             let outer = tracing::info_span!("outer");
             let _outer = outer.enter();
@@ -538,5 +538,25 @@ mod tests {
         assert_eq!(lines[1]["span_id"], "00f067aa0ba902b7");
         assert_eq!(lines[1]["error"], "bad \"thing\"");
         assert_eq!(lines[1]["level"], "WARN");
+    }
+
+    #[test]
+    fn without_the_span_layer_no_span_is_created_unless_rust_log_names_one() {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let spans_enabled = |directives: &str| {
+            let (layer, _guard) = json_layer(Box::new(Captured::default()));
+            let filter = log_filter(EnvFilter::new(directives), directives);
+            let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter));
+            tracing::subscriber::with_default(subscriber, || {
+                !tracing::info_span!("store").is_disabled()
+            })
+        };
+        assert!(!spans_enabled("info"), "the log alone needs no span");
+        assert!(
+            spans_enabled("warn,[store]=info"),
+            "a span directive needs the spans it names"
+        );
     }
 }

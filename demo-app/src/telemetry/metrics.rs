@@ -171,6 +171,26 @@ impl Metrics {
             "Log lines dropped because stdout could not keep up (requests never wait for the log)",
             log_lines_dropped,
         );
+        let spans_ended: Counter<u64, AtomicU64> = super::traces::span_counters().ended.clone();
+        registry.register(
+            "demo_app_spans_ended",
+            "Spans this process ended and handed to the batch processor",
+            spans_ended,
+        );
+        let spans_exported: Counter<u64, AtomicU64> =
+            super::traces::span_counters().exported.clone();
+        registry.register(
+            "demo_app_spans_exported",
+            "Spans the collector accepted (ended - exported - export_failed = dropped or queued)",
+            spans_exported,
+        );
+        let spans_export_failed: Counter<u64, AtomicU64> =
+            super::traces::span_counters().failed.clone();
+        registry.register(
+            "demo_app_spans_export_failed",
+            "Spans in batches the exporter could not send",
+            spans_export_failed,
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {

@@ -101,13 +101,20 @@ impl Telemetry {
         };
         let provider = traces::tracer_provider(&settings)?;
         let (log_layer, log_guard) = logs::json_layer(writer);
-        // A disabled SDK is a no-op, as the OpenTelemetry spec has it: without the layer no
-        // span is even created, so requests cost what they would without tracing.
-        let span_layer = (!settings.disabled).then(|| traces::span_layer(&provider));
-        tracing_subscriber::registry()
-            .with(span_layer)
-            .with(log_layer.with_filter(logs::log_filter(filter, &args.log_level)))
-            .try_init()
+        // A disabled SDK is a no-op, as the OpenTelemetry spec has it: without the span layer
+        // no span is even created, so requests cost what they would without tracing. (Not an
+        // `Option` layer: a `None` layer enables every callsite.)
+        let installed = if settings.disabled {
+            tracing_subscriber::registry()
+                .with(log_layer.with_filter(logs::log_filter(filter, &args.log_level)))
+                .try_init()
+        } else {
+            tracing_subscriber::registry()
+                .with(traces::span_layer(&provider))
+                .with(log_layer.with_filter(logs::log_filter(filter, &args.log_level)))
+                .try_init()
+        };
+        installed
             .map_err(|e| TelemetryError::Config(format!("a log subscriber is already set: {e}")))?;
         tracing::info!(
             service = service_name,

@@ -11,6 +11,9 @@
 //! logs without exporting.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
@@ -18,6 +21,9 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SpanData, SpanExporter, SpanProcessor};
+use prometheus_client::metrics::counter::Counter;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Tracer};
 use tracing::Subscriber;
@@ -103,7 +109,81 @@ pub fn tracer_provider(settings: &TraceSettings) -> Result<SdkTracerProvider, Te
         }
     }
     .map_err(|e| TelemetryError::Config(format!("OTLP span exporter: {e}")))?;
-    Ok(builder.with_batch_exporter(exporter).build())
+    let batch = BatchSpanProcessor::builder(Counted(exporter)).build();
+    Ok(builder.with_span_processor(Counted(batch)).build())
+}
+
+/// How many spans this process ended, had exported and failed to export: the batch processor
+/// drops spans silently when its queue is full, so `ended - exported - failed` is what it
+/// dropped (plus at most `OTEL_BSP_MAX_QUEUE_SIZE` still queued). Registered in `/metrics` by
+/// [`super::metrics::Metrics::new`].
+pub struct SpanCounters {
+    pub ended: Counter<u64, AtomicU64>,
+    pub exported: Counter<u64, AtomicU64>,
+    pub failed: Counter<u64, AtomicU64>,
+}
+
+/// Global because the tracer provider is: one per process, built by [`tracer_provider`].
+static SPAN_COUNTERS: LazyLock<SpanCounters> = LazyLock::new(|| SpanCounters {
+    ended: Counter::default(),
+    exported: Counter::default(),
+    failed: Counter::default(),
+});
+
+pub fn span_counters() -> &'static SpanCounters {
+    &SPAN_COUNTERS
+}
+
+/// Wraps the batch processor (counting spans ended) or the exporter (counting spans sent or
+/// failed); everything else is passed through.
+#[derive(Debug)]
+struct Counted<T>(T);
+
+impl<P: SpanProcessor> SpanProcessor for Counted<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        SPAN_COUNTERS.ended.inc();
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Counted<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.0.export(batch).await;
+        match &result {
+            Ok(()) => SPAN_COUNTERS.exported.inc_by(spans),
+            Err(_) => SPAN_COUNTERS.failed.inc_by(spans),
+        };
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 /// The `tracing` layer that makes OpenTelemetry spans of our own spans (targets `demo_app…`),
@@ -212,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn disabled_export_still_gives_spans_valid_ids() {
+    fn a_disabled_provider_samples_nothing() {
         let provider = tracer_provider(&TraceSettings {
             disabled: true,
             protocol: OtlpProtocol::Grpc,
