@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::eventually;
 use testkit::otlp::{
     OtlpSink, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER,
     STATUS_CODE_ERROR,
 };
 use testkit::process::{DemoPair, Proc};
 use testkit::prometheus::{Prometheus, promtool_check};
+use testkit::{eventually, metric_sum};
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
 const WAIT: Duration = Duration::from_secs(30);
@@ -189,6 +189,17 @@ async fn store_operations_are_internal_spans_under_the_db_server_span_and_their_
         render.attributes["page.links"].parse::<u64>().unwrap()
     );
     assert!(returned >= 1, "at least the posted link");
+
+    // The db says what became of its spans: with a collector, every ended span is exported.
+    let metrics_url = format!("http://{}/metrics", pair.db.metrics_addr().await);
+    eventually("every span the db ended, exported", WAIT, async || {
+        let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+        let ended = metric_sum(&text, "demo_app_spans_ended_total", None);
+        let exported = metric_sum(&text, "demo_app_spans_exported_total", None);
+        let failed = metric_sum(&text, "demo_app_spans_export_failed_total", None);
+        (ended >= 3.0 && exported == ended && failed == 0.0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -464,10 +475,21 @@ async fn serves_without_a_collector_and_with_export_disabled() {
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ],
     );
-    let url = format!("http://{}/links", db.listen_addr().await);
+    let addr = db.listen_addr().await;
+    let url = format!("http://{addr}/links");
     for _ in 0..5 {
         assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     }
+    // The spans are lost, and /metrics says so: 5 server spans and 5 store spans failed.
+    let metrics_url = format!("http://{addr}/metrics");
+    eventually("the lost spans counted as failed", WAIT, async || {
+        let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+        let ended = metric_sum(&text, "demo_app_spans_ended_total", None);
+        let failed = metric_sum(&text, "demo_app_spans_export_failed_total", None);
+        let exported = metric_sum(&text, "demo_app_spans_exported_total", None);
+        (ended == 10.0 && failed == 10.0 && exported == 0.0).then_some(())
+    })
+    .await;
     db.signal("TERM");
     assert!(db.wait_exit(WAIT).await.success());
 
@@ -498,7 +520,10 @@ async fn serves_without_a_collector_and_with_export_disabled() {
     let line = quiet
         .wait_for_log(WAIT, |l| l["message"] == "request served")
         .await;
-    assert!(line.get("trace_id").is_none(), "no ids when disabled: {line}");
+    assert!(
+        line.get("trace_id").is_none(),
+        "no ids when disabled: {line}"
+    );
     quiet.signal("TERM");
     assert!(quiet.wait_exit(WAIT).await.success());
     assert!(

@@ -4,8 +4,8 @@
 //! have arrived. The socket wrapper [`TrackedIo`] reports bytes received; the body wrapper
 //! [`GuardedBody`] ends a request.
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};

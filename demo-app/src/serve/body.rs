@@ -10,15 +10,18 @@
 //!   (the unread rest of the body cannot be skipped: hyper closes a connection whose request
 //!   body was not read to its end).
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use futures::future::{BoxFuture, Either};
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
+use tower::{Layer, Service};
 
 use super::error::ApiError;
 
@@ -29,36 +32,88 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// Middleware: buffers the body within `limits`, then calls the handler with it.
-pub async fn read_whole(
-    State(limits): State<BodyLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // Most requests (every GET) have no body: nothing to bound, no timer to arm.
-    if request.body().is_end_stream() {
-        return next.run(request).await;
+/// The layer that reads request bodies whole within `limits` before the handler runs.
+///
+/// A tower layer rather than `middleware::from_fn`: a request without a body (every GET) goes
+/// straight to the handler, with no allocation, box or timer on its way.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadWholeLayer(pub BodyLimits);
+
+impl<S> Layer<S> for ReadWholeLayer {
+    type Service = ReadWhole<S>;
+
+    fn layer(&self, inner: S) -> ReadWhole<S> {
+        ReadWhole {
+            inner,
+            limits: self.0,
+        }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadWhole<S> {
+    inner: S,
+    limits: BodyLimits,
+}
+
+impl<S> Service<Request> for ReadWhole<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.body().is_end_stream() {
+            return Either::Left(self.inner.call(request));
+        }
+        let mut inner = take_ready(&mut self.inner);
+        let limits = self.limits;
+        Either::Right(Box::pin(async move {
+            match buffer(request, limits).await {
+                Ok(request) => inner.call(request).await,
+                Err(refused) => Ok(refused),
+            }
+        }))
+    }
+}
+
+/// The inner service that `poll_ready` readied, leaving a clone in its place (tower's rule:
+/// the service that was readied is the one to call).
+pub fn take_ready<S: Clone>(service: &mut S) -> S {
+    let fresh = service.clone();
+    std::mem::replace(service, fresh)
+}
+
+/// The request with its body buffered, or the answer when the body is too large, too slow
+/// or broken.
+async fn buffer(request: Request, limits: BodyLimits) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > limits.max_bytes) {
-        return too_large(limits.max_bytes);
+        return Err(too_large(limits.max_bytes));
     }
     let read = Limited::new(body, limits.max_bytes).collect();
     let bytes = match tokio::time::timeout(limits.timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return too_large(limits.max_bytes);
+            return Err(too_large(limits.max_bytes));
         }
         Ok(Err(e)) => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 format!("the request body could not be read: {e}"),
             )
-            .into_response();
+            .into_response());
         }
         Err(_) => {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
@@ -66,11 +121,10 @@ pub async fn read_whole(
                     limits.timeout
                 ),
             )
-            .into_response();
+            .into_response());
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// The `Content-Length` sent, when it is a number (hyper refuses a malformed one before us).

@@ -3,14 +3,16 @@
 //! so a run can be repeated. `GET /chaos` shows the state, `PUT /chaos {"enabled": bool}`
 //! switches injection on and off at runtime.
 
+use std::convert::Infallible;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::{BoxFuture, Either};
 use http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,9 +20,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use super::body::take_ready;
 use super::error::{ApiError, Json};
 use crate::cli::parse_duration;
 use crate::telemetry::metrics::{FaultKind, HttpMetrics};
+use tower::{Layer, Service};
 
 /// An added-latency distribution: `none`, `fixed:50ms`, `uniform:10ms..200ms`, `exp:20ms`
 /// (exponential with that mean, capped at ten times the mean).
@@ -204,16 +208,72 @@ impl Chaos {
     }
 }
 
-/// Middleware on the API routes: delays and/or fails requests as decided.
-pub async fn inject(
-    State((chaos, metrics)): State<(Arc<Chaos>, HttpMetrics)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let fault = chaos.decide(Instant::now());
-    if fault.delay.is_zero() && !fault.fail {
-        return next.run(req).await;
+/// The layer on the API routes that delays and/or fails requests as [`Chaos::decide`]s. A
+/// request with nothing injected goes straight to the handler (a tower layer, not
+/// `middleware::from_fn`, so that costs no allocation).
+#[derive(Clone)]
+pub struct InjectLayer {
+    chaos: Arc<Chaos>,
+    metrics: Arc<HttpMetrics>,
+}
+
+impl InjectLayer {
+    pub fn new(chaos: Arc<Chaos>, metrics: HttpMetrics) -> Self {
+        Self {
+            chaos,
+            metrics: Arc::new(metrics),
+        }
     }
+}
+
+impl<S> Layer<S> for InjectLayer {
+    type Service = Inject<S>;
+
+    fn layer(&self, inner: S) -> Inject<S> {
+        Inject {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Inject<S> {
+    inner: S,
+    layer: InjectLayer,
+}
+
+impl<S> Service<Request> for Inject<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let fault = self.layer.chaos.decide(Instant::now());
+        if fault.delay.is_zero() && !fault.fail {
+            return Either::Left(self.inner.call(request));
+        }
+        let mut inner = take_ready(&mut self.inner);
+        let metrics = self.layer.metrics.clone();
+        Either::Right(Box::pin(async move {
+            match inject(fault, &metrics).await {
+                Some(failed) => Ok(failed),
+                None => inner.call(request).await,
+            }
+        }))
+    }
+}
+
+/// Applies `fault`: sleeps its delay, then gives the failure answer when it fails the request.
+async fn inject(fault: Fault, metrics: &HttpMetrics) -> Option<Response> {
     // A span per injected fault, so a slow or failed trace says why in Tempo.
     let span = tracing::info_span!(
         "inject fault",
@@ -227,19 +287,20 @@ pub async fn inject(
             .instrument(span.clone())
             .await;
     }
-    if fault.fail {
-        metrics.count_fault(FaultKind::error);
-        span.record("otel.status_description", INJECTED_FAILURE);
-        drop(span);
-        return ApiError::internal(
+    if !fault.fail {
+        return None;
+    }
+    metrics.count_fault(FaultKind::error);
+    span.record("otel.status_description", INJECTED_FAILURE);
+    drop(span);
+    Some(
+        ApiError::internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "injected failure",
             INJECTED_FAILURE.into(),
         )
-        .into_response();
-    }
-    drop(span);
-    next.run(req).await
+        .into_response(),
+    )
 }
 
 const INJECTED_FAILURE: &str = "failure injected on purpose (--error-ratio / chaos window)";

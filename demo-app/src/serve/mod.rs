@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Router, middleware};
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ use url::Url;
 
 use crate::cli::{parse_duration, parse_ratio};
 use crate::listener::{self, ListenerArgs};
-use crate::telemetry::http::{HttpTelemetry, track};
+use crate::telemetry::http::{HttpTelemetry, TrackLayer};
 use crate::telemetry::metrics::{self, Metrics};
 use body::BodyLimits;
 use chaos::{Chaos, ChaosSettings, ChaosWindow, Latency};
@@ -265,18 +265,12 @@ pub fn router(args: &ServeArgs, parts: &mut Parts) -> Router {
 /// telemetry middleware on all of those; `/healthz`, `/readyz` and `/metrics` stay untraced
 /// so probes and scrapes do not flood traces and logs.
 pub fn shared_router(api: Router, parts: &Parts) -> Router {
-    let injection = middleware::from_fn_with_state(
-        (parts.chaos.clone(), parts.metrics.http.clone()),
-        chaos::inject,
-    );
+    let injection = chaos::InjectLayer::new(parts.chaos.clone(), parts.metrics.http.clone());
     let telemetry = HttpTelemetry::new(parts.metrics.http.clone(), parts.request_log);
-    let bodies = middleware::from_fn_with_state(
-        BodyLimits {
-            max_bytes: parts.max_body_bytes,
-            timeout: parts.body_timeout,
-        },
-        body::read_whole,
-    );
+    let bodies = body::ReadWholeLayer(BodyLimits {
+        max_bytes: parts.max_body_bytes,
+        timeout: parts.body_timeout,
+    });
     let traced = Router::new()
         .merge(api.layer(injection))
         .route(
@@ -288,8 +282,8 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         // Inside the telemetry, so 408 and 413 are counted and logged like any answer.
-        .layer(bodies.clone())
-        .layer(middleware::from_fn_with_state(telemetry, track));
+        .layer(bodies)
+        .layer(TrackLayer(telemetry));
     let mut probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(parts.readiness.clone()));

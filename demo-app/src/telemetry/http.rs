@@ -6,13 +6,16 @@
 //! Internal errors are logged here, once: handlers put the detail in the response extensions
 //! as [`ErrorDetail`] instead of logging it themselves.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
+use futures::future::BoxFuture;
 use opentelemetry::trace::TraceContextExt;
+use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -70,8 +73,54 @@ pub fn method_label(method: &http::Method) -> &'static str {
 /// method is a token of any length to HTTP/1.1; only `_OTHER` requests carry it).
 const MAX_ORIGINAL_METHOD_BYTES: usize = 32;
 
-/// The middleware; install with `axum::middleware::from_fn_with_state(telemetry, track)`.
-pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next) -> Response {
+/// The middleware, as a tower layer: `router.layer(TrackLayer(telemetry))`. (Not
+/// `middleware::from_fn`, which boxes the rest of the stack again for every request.)
+#[derive(Clone)]
+pub struct TrackLayer(pub Arc<HttpTelemetry>);
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            telemetry: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    telemetry: Arc<HttpTelemetry>,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The readied service is the one to call; a clone stays for the next request.
+        let fresh = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, fresh);
+        Box::pin(track(self.telemetry.clone(), req, inner))
+    }
+}
+
+/// One request: its span, the call, then the histogram observation and the log line.
+async fn track<S>(t: Arc<HttpTelemetry>, req: Request, mut inner: S) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let started = Instant::now();
     let route = req
         .extensions()
@@ -84,7 +133,7 @@ pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next
     let span = server_span(&req, method, route.as_str());
     let in_flight = t.metrics.in_flight();
 
-    let response = next.run(req).instrument(span.clone()).await;
+    let response = inner.call(req).instrument(span.clone()).await?;
 
     drop(in_flight);
     let elapsed = started.elapsed();
@@ -109,7 +158,7 @@ pub async fn track(State(t): State<Arc<HttpTelemetry>>, req: Request, next: Next
         // Inside the span, so the line carries its ids.
         span.in_scope(|| log_request(&labels, uri.path(), elapsed, &response));
     }
-    response
+    Ok(response)
 }
 
 /// The server span of one request, child of the caller's `traceparent` when there is one.
