@@ -14,7 +14,11 @@
 # "bare", chain rows to "chain bare"). Then it checks that the full variants lost nothing: spans
 # received = spans expected, and request log lines = requests served.
 #
+# Then a paced run: loadgen at 2,000 req/s for 30 s against app -> db with full telemetry and the
+# SDK's default batch settings, checking again that every span and log line arrived.
+#
 # Usage: tests/bench/request_path.sh [seconds-per-run (8)] [connections (16)] [rounds (3)]
+#        [paced req/s (2000)] [paced seconds (30)]
 # Needs: wrk (apt-get install wrk), taskset (util-linux), curl, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -22,6 +26,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 duration=${1:-8}
 connections=${2:-16}
 rounds=${3:-3}
+paced_rate=${4:-2000}
+paced_seconds=${5:-30}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -161,4 +167,28 @@ for n in db-full chain-full-db chain-full-app; do
   served=$(sum_of "$n" "http_server_request_duration_seconds_count{")
   lines=$(grep -c '"message":"request served"' "$work/$n.log" || true)
   echo "   $n: request log lines $lines for $served requests served"
+done
+
+echo "== paced: app -> db, full telemetry with the SDK's default batch settings, loadgen at $paced_rate req/s for ${paced_seconds}s"
+before=$(curl -fs "http://127.0.0.1:$sink_http/count")
+paced_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_grpc" OTEL_TRACES_SAMPLER=always_on DEMO_REQUEST_LOG=true)
+serve paced-db db "${paced_env[@]}"; up=$port
+serve paced-app app "${paced_env[@]}" -- --db-url "http://127.0.0.1:$up"
+OTEL_SDK_DISABLED=true $load_cpu "$bin" loadgen --target "http://127.0.0.1:$port" --rate "$paced_rate" \
+  --duration "${paced_seconds}s" --connections 40 >"$work/paced.out" 2>"$work/paced.err" \
+  || { echo "loadgen failed:" >&2; cat "$work/paced.out" "$work/paced.err" >&2; exit 1; }
+grep -E 'achieved|completed' "$work/paced.out" | sed 's/^/   /'
+ended=0
+for n in paced-db paced-app; do
+  curl -fs "http://127.0.0.1:$(port_of "$n")/metrics" >"$work/$n.metrics"
+  ended=$(( ended + $(sum_of "$n" demo_app_spans_ended_total) ))
+done
+for n in paced-db paced-app; do
+  pid=$(cat "$work/$n.pid"); kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+done
+received=$(( $(curl -fs "http://127.0.0.1:$sink_http/count") - before ))
+echo "spans ended: $ended; received: $received; lost: $(( ended - received ))"
+for n in paced-db paced-app; do
+  echo "   $n: request log lines $(grep -c '"message":"request served"' "$work/$n.log" || true)" \
+    "for $(sum_of "$n" "http_server_request_duration_seconds_count{") requests served"
 done
