@@ -141,7 +141,7 @@ where
     span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("error.type", status.as_str());
-        span.record("otel.status_code", "error");
+        // A description alone sets error status (tracing-opentelemetry's `on_record`).
         span.record(
             "otel.status_description",
             status.canonical_reason().unwrap_or(""),
@@ -168,7 +168,6 @@ fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Spa
         "HTTP request",
         otel.name = %SpanName { method, route },
         otel.kind = "server",
-        otel.status_code = Empty,
         otel.status_description = Empty,
         http.request.method = method,
         http.request.method_original = Empty,
