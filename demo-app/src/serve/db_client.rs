@@ -17,14 +17,34 @@ use url::Url;
 use super::error::{ApiError, ErrorBody};
 use super::links::{Link, NewLink};
 use crate::telemetry::http::method_label;
-use crate::telemetry::metrics::{ClientLabels, HttpMetrics};
+use crate::telemetry::metrics::{ClientLabels, ClientStatus, HttpMetrics, SharedLabel};
 use crate::telemetry::traces;
 
 pub struct DbClient {
     http: reqwest::Client,
-    urls: Vec<Url>,
+    peers: Vec<Peer>,
     next: AtomicUsize,
     metrics: HttpMetrics,
+}
+
+/// One db, with what its calls are labelled by, worked out once.
+struct Peer {
+    base: Url,
+    /// `host:port`, the `server_address` label.
+    address: SharedLabel,
+    port: u16,
+}
+
+impl Peer {
+    fn new(base: Url) -> Self {
+        let port = base.port_or_known_default().unwrap_or(80);
+        let address = format!("{}:{port}", base.host_str().unwrap_or(""));
+        Self {
+            base,
+            address: SharedLabel(address.into()),
+            port,
+        }
+    }
 }
 
 /// One call: the route template labels metrics and names the span; the path is what is sent.
@@ -45,7 +65,7 @@ impl DbClient {
             .expect("a plain-HTTP reqwest client always builds");
         Arc::new(Self {
             http,
-            urls,
+            peers: urls.into_iter().map(Peer::new).collect(),
             next: AtomicUsize::new(0),
             metrics,
         })
@@ -86,8 +106,8 @@ impl DbClient {
 
     /// True when any db answers its health check (the app's readiness).
     pub async fn any_ready(&self) -> bool {
-        for base in &self.urls {
-            let Ok(url) = base.join("/healthz") else {
+        for peer in &self.peers {
+            let Ok(url) = peer.base.join("/healthz") else {
                 continue;
             };
             let probe = self.http.get(url).timeout(Duration::from_secs(1)).send();
@@ -98,35 +118,29 @@ impl DbClient {
         false
     }
 
-    fn pick(&self) -> &Url {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
-        &self.urls[i]
+    fn pick(&self) -> &Peer {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.peers.len();
+        &self.peers[i]
     }
 
     async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ApiError> {
-        let base = self.pick();
-        let url = base
+        let peer = self.pick();
+        let url = peer
+            .base
             .join(call.path)
             .map_err(|e| internal(format!("bad db path {}: {e}", call.path)))?;
-        let server_address = format!(
-            "{}:{}",
-            base.host_str().unwrap_or(""),
-            base.port_or_known_default().unwrap_or(80)
-        );
-        let port = base.port_or_known_default().unwrap_or(80);
         // A child of the current span (the request's server span, or an internal span in it).
         let span = tracing::info_span!(
             "db call",
             otel.name = %format_args!("{} {}", call.method, call.route),
             otel.kind = "client",
-            otel.status_code = Empty,
             otel.status_description = Empty,
             http.request.method = call.method.as_str(),
             http.route = call.route,
             http.response.status_code = Empty,
             url.full = url.as_str(),
-            server.address = base.host_str().unwrap_or(""),
-            server.port = i64::from(port),
+            server.address = peer.base.host_str().unwrap_or(""),
+            server.port = i64::from(peer.port),
             error.type = Empty,
         );
         let cx = span.context();
@@ -158,7 +172,7 @@ impl DbClient {
                     span.record("error.type", status.as_str());
                     span.record("otel.status_description", "db answered with a server error");
                 }
-                status.as_u16().to_string()
+                ClientStatus::Code(status.as_u16())
             }
             Err(e) => {
                 let kind = if e.is_timeout() {
@@ -168,14 +182,14 @@ impl DbClient {
                 };
                 span.record("error.type", kind);
                 span.record("otel.status_description", e.to_string());
-                "error".to_owned()
+                ClientStatus::Error
             }
         };
         self.metrics.observe_client(
             &ClientLabels {
                 method: method_label(&call.method),
-                server_address,
-                route: call.route.to_owned(),
+                server_address: peer.address.clone(),
+                route: call.route,
                 status_code: status_label,
             },
             elapsed,

@@ -85,12 +85,38 @@ impl EncodeLabelValue for RouteLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClientLabels {
     pub method: &'static str,
-    /// The peer's `host:port`.
-    pub server_address: String,
+    /// The peer's `host:port`, made once per peer.
+    pub server_address: SharedLabel,
     /// The called route template on the peer.
-    pub route: String,
-    /// The HTTP status, or `error` when no response arrived (timeout, refused connection).
-    pub status_code: String,
+    pub route: &'static str,
+    pub status_code: ClientStatus,
+}
+
+/// A label value made once and shared: cloning it copies no bytes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct SharedLabel(pub Arc<str>);
+
+impl EncodeLabelValue for SharedLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        (&*self.0).encode(encoder)
+    }
+}
+
+/// The HTTP status of a client call, or `error` when no response arrived (timeout, refused
+/// connection).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ClientStatus {
+    Code(u16),
+    Error,
+}
+
+impl EncodeLabelValue for ClientStatus {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        match self {
+            ClientStatus::Code(code) => code.encode(encoder),
+            ClientStatus::Error => "error".encode(encoder),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
