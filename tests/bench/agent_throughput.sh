@@ -20,17 +20,14 @@
 # when the machine has two or more CPUs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source tests/bench/lib.sh
 
 seconds=${1:-20}
 outage=${2:-60}
 steady=${3:-20000}
 queue_bytes=${4:-67108864}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
-if [ "$(nproc)" -ge 2 ]; then agent_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else agent_cpu=""; load_cpu=""; fi
+agent_cpu=$svc_cpu
 
 echo "== building (release)"
 target=${CARGO_TARGET_DIR:-target}
@@ -50,8 +47,6 @@ done
 sink_bin=$target/release/examples/otlp_light_sink
 blast=$target/release/examples/otlp_blast
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -10,28 +10,25 @@
 # With two or more CPUs the db runs on CPU 1 and each load generator on CPU 0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source tests/bench/lib.sh
 
 seconds=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
-work=$(mktemp -d)
-db_pid=""
-cleanup() { [ -n "$db_pid" ] && kill "$db_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 oha_bin=$(command -v oha || true)
 [ -n "$oha_bin" ] || echo "(oha not found: cargo install oha --locked; skipping it)"
-if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; gen_cpu="taskset -c 0"; else svc_cpu=""; gen_cpu=""; fi
+gen_cpu=$load_cpu
 
 echo "== building (release)"
 cargo build --release --locked -q -p demo-app --bin demo-app
 bin=target/release/demo-app
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 OTEL_SDK_DISABLED=true DEMO_REQUEST_LOG=false $svc_cpu "$bin" serve --role db \
-  --listen "127.0.0.1:$port" >"$work/db.log" & db_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  --listen "127.0.0.1:$port" >"$work/db.log" & pids+=($!)
+wait_http "http://127.0.0.1:$port/healthz"
 url="http://127.0.0.1:$port/links?limit=20"
 
 # timed NAME CMD... : runs CMD on the generator CPU; stdout to $work/NAME.out, "user sys" CPU
@@ -45,7 +42,6 @@ json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 echo "== (a) maximum throughput against the db: ${connections} connections, ${seconds}s each,"
 echo "   generators interleaved for $rounds rounds (medians), so machine noise hits all alike"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 : >"$work/wrk.rps"; : >"$work/oha.rps"; : >"$work/lg.rps"
 : >"$work/wrk.cpr"; : >"$work/oha.cpr"; : >"$work/lg.cpr"
 export OTEL_SDK_DISABLED=true

@@ -22,19 +22,15 @@
 # Needs: wrk (apt-get install wrk), taskset (util-linux), curl, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source tests/bench/lib.sh
 
 duration=${1:-8}
 connections=${2:-16}
 rounds=${3:-3}
 paced_rate=${4:-2000}
 paced_seconds=${5:-30}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else svc_cpu=""; load_cpu=""; fi
 ticks_per_s=$(getconf CLK_TCK)
 
 echo "== building (release)"
@@ -44,8 +40,6 @@ bin=target/release/demo-app
 sink_bin=target/release/examples/otlp_light_sink
 bare_bin=target/release/examples/bare_axum
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 sink_grpc=$(free_port); sink_http=$(free_port)
 $load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & pids+=($!)
@@ -127,7 +121,6 @@ measure() {
   awk -v t=$(( after - before )) -v hz="$ticks_per_s" -v n="$requests" -v d="$duration" \
     'BEGIN { printf "%.2f %.0f\n", t / hz * 1e6 / n, n / d }' >>"$file"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med() { awk -v c="$2" '{ print $c }' "$work/runs.${1// /_}" | median; }
 
 echo "== wrk -t1 -c$connections -d${duration}s per variant, $rounds rounds in turns (load average: $(cut -d' ' -f1-3 /proc/loadavg))"

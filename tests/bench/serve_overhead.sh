@@ -16,17 +16,13 @@
 # sink on CPU 0 when the machine has two or more CPUs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source tests/bench/lib.sh
 
 duration=${1:-10}
 connections=${2:-32}
 rounds=${3:-3}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-if [ "$(nproc)" -ge 2 ]; then svc_cpu="taskset -c 1"; load_cpu="taskset -c 0"; else svc_cpu=""; load_cpu=""; fi
 
 echo "== building (release)"
 # DEMO_APP_BIN=path measures that build instead of building this checkout's.
@@ -37,8 +33,6 @@ baseline_bin=${BASELINE_BIN:-}
 [ -z "$baseline_bin" ] || [ -x "$baseline_bin" ] || { echo "BASELINE_BIN=$baseline_bin is not an executable" >&2; exit 1; }
 sink_bin=target/release/examples/otlp_light_sink
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 sink_grpc=$(free_port); sink_http=$(free_port)
 $load_cpu "$sink_bin" "$sink_grpc" "$sink_http" & pids+=($!)
@@ -70,7 +64,6 @@ run_wrk() {
   $load_cpu wrk -t1 -c"$connections" -d"${duration}s" --latency "$2/api/links?limit=5" >"$work/$1.wrk"
   awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print rps, p50, p99}' "$work/$1.wrk" >>"$work/$1.runs"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ms() { awk '{ v = $1; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v }'; }
 col() { awk -v c="$2" '{ print $c }' "$work/$1.runs" | ms_if "$2" | median; }
 ms_if() { if [ "$1" = 1 ]; then cat; else ms; fi; }
