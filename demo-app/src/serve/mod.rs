@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use url::Url;
 
 use crate::cli::{parse_duration, parse_ratio};
@@ -281,9 +282,13 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         )
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
-        // Inside the telemetry, so 408 and 413 are counted and logged like any answer.
-        .layer(bodies)
-        .layer(TrackLayer(telemetry));
+        // One stack, so each route is wrapped (and boxed) once for both. The body reader is
+        // inside the telemetry, so 408 and 413 are counted and logged like any answer.
+        .layer(
+            ServiceBuilder::new()
+                .layer(TrackLayer(telemetry))
+                .layer(bodies),
+        );
     let mut probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(parts.readiness.clone()));
@@ -294,7 +299,6 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         .method_not_allowed_fallback(error::wrong_method)
         .layer(bodies)
         .merge(traced)
-        .layer(DefaultBodyLimit::max(parts.max_body_bytes))
 }
 
 /// `/metrics` alone, for a separate listener.
