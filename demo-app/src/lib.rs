@@ -14,6 +14,8 @@
 //! - [`shutdown`]: SIGTERM/SIGINT as a future that subcommands take as a parameter.
 //! - [`listener`]: the accept loop every listener uses: header, idle and body timeouts, a
 //!   bound on open connections, graceful shutdown.
+//! - [`middleware`]: tower middleware that passes a request straight on when it has nothing
+//!   to do (db/app body reading and fault injection).
 //!
 //! `main.rs` only parses the command line, starts telemetry and calls into these modules, so
 //! tests drive the same code over real sockets.
@@ -22,6 +24,7 @@ pub mod agent;
 pub mod cli;
 pub mod listener;
 pub mod loadgen;
+pub mod middleware;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -11,19 +11,18 @@
 //!   body was not read to its end).
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures::future::{BoxFuture, Either};
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::error::ApiError;
+use crate::middleware::{self, Screen};
 
 /// The bounds on one request body.
 #[derive(Debug, Clone, Copy)]
@@ -32,63 +31,25 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// The layer that reads request bodies whole within `limits` before the handler runs.
-///
-/// A tower layer rather than `middleware::from_fn`: a request without a body (every GET) goes
-/// straight to the handler, with no allocation, box or timer on its way.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadWholeLayer(pub BodyLimits);
+/// Reads request bodies whole within the limits before the handler runs; install with
+/// `ScreenLayer(limits)`. A request without a body (every GET) goes straight on.
+impl Screen for BodyLimits {
+    type Work = ();
 
-impl<S> Layer<S> for ReadWholeLayer {
-    type Service = ReadWhole<S>;
+    fn screen(&self, request: &Request) -> Option<()> {
+        (!request.body().is_end_stream()).then_some(())
+    }
 
-    fn layer(&self, inner: S) -> ReadWhole<S> {
-        ReadWhole {
-            inner,
-            limits: self.0,
+    async fn handle<S>(self, (): (), request: Request, inner: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        match buffer(request, self).await {
+            Ok(request) => middleware::call(inner, request).await,
+            Err(refused) => refused,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct ReadWhole<S> {
-    inner: S,
-    limits: BodyLimits,
-}
-
-impl<S> Service<Request> for ReadWhole<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        if request.body().is_end_stream() {
-            return Either::Left(self.inner.call(request));
-        }
-        let mut inner = take_ready(&mut self.inner);
-        let limits = self.limits;
-        Either::Right(Box::pin(async move {
-            match buffer(request, limits).await {
-                Ok(request) => inner.call(request).await,
-                Err(refused) => Ok(refused),
-            }
-        }))
-    }
-}
-
-/// The inner service that `poll_ready` readied, leaving a clone in its place (tower's rule:
-/// the service that was readied is the one to call).
-pub fn take_ready<S: Clone>(service: &mut S) -> S {
-    let fresh = service.clone();
-    std::mem::replace(service, fresh)
 }
 
 /// The request with its body buffered, or the answer when the body is too large, too slow

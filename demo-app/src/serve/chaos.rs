@@ -7,12 +7,10 @@ use std::convert::Infallible;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use futures::future::{BoxFuture, Either};
 use http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -20,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::body::take_ready;
 use super::error::{ApiError, Json};
 use crate::cli::parse_duration;
+use crate::middleware::{self, Screen};
 use crate::telemetry::metrics::{FaultKind, HttpMetrics};
-use tower::{Layer, Service};
+use tower::Service;
 
 /// An added-latency distribution: `none`, `fixed:50ms`, `uniform:10ms..200ms`, `exp:20ms`
 /// (exponential with that mean, capped at ten times the mean).
@@ -208,16 +206,15 @@ impl Chaos {
     }
 }
 
-/// The layer on the API routes that delays and/or fails requests as [`Chaos::decide`]s. A
-/// request with nothing injected goes straight to the handler (a tower layer, not
-/// `middleware::from_fn`, so that costs no allocation).
+/// Delays and/or fails API requests as [`Chaos::decide`]s; install with
+/// `ScreenLayer(Injection::new(..))`. A request with nothing injected goes straight on.
 #[derive(Clone)]
-pub struct InjectLayer {
+pub struct Injection {
     chaos: Arc<Chaos>,
     metrics: Arc<HttpMetrics>,
 }
 
-impl InjectLayer {
+impl Injection {
     pub fn new(chaos: Arc<Chaos>, metrics: HttpMetrics) -> Self {
         Self {
             chaos,
@@ -226,49 +223,23 @@ impl InjectLayer {
     }
 }
 
-impl<S> Layer<S> for InjectLayer {
-    type Service = Inject<S>;
+impl Screen for Injection {
+    type Work = Fault;
 
-    fn layer(&self, inner: S) -> Inject<S> {
-        Inject {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Inject<S> {
-    inner: S,
-    layer: InjectLayer,
-}
-
-impl<S> Service<Request> for Inject<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    fn screen(&self, _request: &Request) -> Option<Fault> {
+        let fault = self.chaos.decide(Instant::now());
+        (!fault.delay.is_zero() || fault.fail).then_some(fault)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        let fault = self.layer.chaos.decide(Instant::now());
-        if fault.delay.is_zero() && !fault.fail {
-            return Either::Left(self.inner.call(request));
+    async fn handle<S>(self, fault: Fault, request: Request, inner: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        match inject(fault, &self.metrics).await {
+            Some(failed) => failed,
+            None => middleware::call(inner, request).await,
         }
-        let mut inner = take_ready(&mut self.inner);
-        let metrics = self.layer.metrics.clone();
-        Either::Right(Box::pin(async move {
-            match inject(fault, &metrics).await {
-                Some(failed) => Ok(failed),
-                None => inner.call(request).await,
-            }
-        }))
     }
 }
 

@@ -32,6 +32,7 @@ use url::Url;
 
 use crate::cli::{parse_duration, parse_ratio};
 use crate::listener::{self, ListenerArgs};
+use crate::middleware::ScreenLayer;
 use crate::telemetry::http::{HttpTelemetry, TrackLayer};
 use crate::telemetry::metrics::{self, Metrics};
 use body::BodyLimits;
@@ -266,9 +267,12 @@ pub fn router(args: &ServeArgs, parts: &mut Parts) -> Router {
 /// telemetry middleware on all of those; `/healthz`, `/readyz` and `/metrics` stay untraced
 /// so probes and scrapes do not flood traces and logs.
 pub fn shared_router(api: Router, parts: &Parts) -> Router {
-    let injection = chaos::InjectLayer::new(parts.chaos.clone(), parts.metrics.http.clone());
+    let injection = ScreenLayer(chaos::Injection::new(
+        parts.chaos.clone(),
+        parts.metrics.http.clone(),
+    ));
     let telemetry = HttpTelemetry::new(parts.metrics.http.clone(), parts.request_log);
-    let bodies = body::ReadWholeLayer(BodyLimits {
+    let bodies = ScreenLayer(BodyLimits {
         max_bytes: parts.max_body_bytes,
         timeout: parts.body_timeout,
     });

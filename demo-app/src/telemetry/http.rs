@@ -22,6 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::metrics::{HttpMetrics, RouteLabel, ServerLabels};
 use super::traces;
+use crate::middleware::take_ready;
 
 /// Route label for requests that matched no route (404s): keeps the label bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -109,9 +110,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        // The readied service is the one to call; a clone stays for the next request.
-        let fresh = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, fresh);
+        let inner = take_ready(&mut self.inner);
         Box::pin(track(self.telemetry.clone(), req, inner))
     }
 }
