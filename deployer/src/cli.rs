@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::duration::limits;
 use crate::loadtest::Rate;
 use crate::minikube::rules;
+use crate::preflight::Topic;
 use crate::retention::{Retention, parse_retention};
 use crate::settings::{Driver, ImageBuilder};
 use crate::verify::options::{LOCAL_TENANT, REMOTE_TENANT};
@@ -303,6 +304,18 @@ pub struct GlobalArgs {
     /// Longest time the diagnosis of a failed step may take (it never hides the step's error).
     #[arg(long, global = true, env = "LGTM_DIAGNOSE_TIMEOUT", default_value = "20s", value_parser = limits::diagnose_timeout)]
     pub diagnose_timeout: Duration,
+
+    /// Machine checks whose FAIL only warns before `all`, `central` and `remote`, for a check
+    /// that cannot see the truth here (`disk`: the engine's disk is in a VM or elsewhere).
+    /// `deployer doctor` still shows them as FAIL.
+    #[arg(
+        long,
+        global = true,
+        env = "LGTM_IGNORE_PREFLIGHT_ERRORS",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub ignore_preflight_errors: Vec<Topic>,
 
     /// Log every external command and API call (also RUST_LOG).
     #[arg(long, short = 'v', global = true, env = "LGTM_VERBOSE")]

@@ -127,6 +127,8 @@ pub struct Settings {
     pub wait_timeout: Duration,
     /// Bound of the diagnosis after a step fails.
     pub diagnose_timeout: Duration,
+    /// Machine checks whose FAIL does not stop a deploy.
+    pub ignore_preflight_errors: Vec<crate::preflight::Topic>,
 }
 
 impl Settings {
@@ -164,6 +166,7 @@ impl Settings {
             start_timeout: args.start_timeout,
             wait_timeout: args.wait_timeout,
             diagnose_timeout: args.diagnose_timeout,
+            ignore_preflight_errors: args.ignore_preflight_errors.clone(),
         }
     }
 

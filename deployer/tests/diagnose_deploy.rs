@@ -220,17 +220,9 @@ async fn a_hanging_api_server_still_shows_the_error_within_the_bound() {
         .central
         .hang_when(&setup.tools.root.path().join("helm-failed-mimir"));
     let started = Instant::now();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .arg("all")
-        .current_dir(support::repo::repo_root())
-        .env_clear()
-        .env("PATH", setup.tools.path_env())
-        .env("KUBECONFIG", setup.tools.root.path().join("kubeconfig"))
-        .env("LGTM_STATE_DIR", setup.state.path())
-        .env("LGTM_DIAGNOSE_TIMEOUT", "2s")
-        .output()
-        .await
-        .unwrap();
+    let output = setup
+        .deployer_with_env(&["all"], &[("LGTM_DIAGNOSE_TIMEOUT", "2s")])
+        .await;
     let took = started.elapsed();
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

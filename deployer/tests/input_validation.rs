@@ -89,7 +89,7 @@ fn certs_with_a_path_in_the_profile_writes_nothing_anywhere() {
 
 #[test]
 fn each_invalid_input_is_refused_naming_its_flag_and_the_fix() {
-    let cases: [(&[&str], &str, &str); 14] = [
+    let cases: [(&[&str], &str, &str); 15] = [
         (
             &["--central-profile", "a"],
             "--central-profile",
@@ -147,6 +147,11 @@ fn each_invalid_input_is_refused_naming_its_flag_and_the_fix() {
             &["--start-timeout", "0s"],
             "--start-timeout",
             "from 1s to 24h",
+        ),
+        (
+            &["--ignore-preflight-errors", "cpus"],
+            "--ignore-preflight-errors",
+            "[possible values: disk]",
         ),
     ];
     for (bad, flag, fix) in cases {

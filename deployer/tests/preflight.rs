@@ -212,6 +212,10 @@ async fn deployer_all_stops_before_anything_starts_when_docker_is_too_small() {
         stderr.contains("help: `deployer doctor` shows every check"),
         "{stderr}"
     );
+    assert!(
+        !stderr.contains("--ignore-preflight-errors"),
+        "minikube refuses the profile too: no use going on\n{stderr}"
+    );
     let calls = setup.tools.calls();
     assert!(
         !calls.iter().any(|c| c.starts_with("minikube start")),

@@ -22,19 +22,22 @@ pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
         .ancestors()
         .find(|p| p.exists())
         .unwrap_or(Path::new("."));
-    let free = match free_mib(existing) {
-        Ok(free) => free,
-        Err(error) => {
-            return Check::warn(
-                name,
-                format!(
-                    "cannot read the free space of {}: {error}",
-                    existing.display()
-                ),
-                "check `df -h` yourself against the profiles' disk sizes",
-            );
-        }
-    };
+    match free_mib(existing) {
+        Ok(free) => judge_free_disk(free, existing, clusters),
+        Err(error) => Check::warn(
+            name,
+            format!(
+                "cannot read the free space of {}: {error}",
+                existing.display()
+            ),
+            "check `df -h` yourself against the profiles' disk sizes",
+        ),
+    }
+}
+
+/// `free` MiB at `location`, against the images (a FAIL) and the profiles' disks (a WARN).
+fn judge_free_disk(free: u64, location: &Path, clusters: &[&ClusterSpec]) -> Check {
+    let name = "free disk";
     // Below what the profiles' disks may grow to: a WARN.
     let comfortable: u64 = clusters
         .iter()
@@ -43,7 +46,7 @@ pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
             _ => DEFAULT_DISK_MIB,
         })
         .sum();
-    let detail = format!("{} free at {}", show_mib(free), existing.display());
+    let detail = format!("{} free at {}", show_mib(free), location.display());
     if free < BLOCKING_MIB {
         Check::fail(
             name,
@@ -68,4 +71,51 @@ pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
 fn free_mib(path: &Path) -> std::io::Result<u64> {
     let stat = rustix::fs::statvfs(path)?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::Level;
+    use crate::settings::Role;
+
+    fn cluster(disk_size: &str) -> ClusterSpec {
+        ClusterSpec {
+            role: Role::Central,
+            profile: "lgtm-central".into(),
+            domain: "central.lgtm.local".into(),
+            cpus: 2,
+            memory: "4g".into(),
+            disk_size: disk_size.into(),
+        }
+    }
+
+    fn judge(free: u64, sizes: &[&str]) -> Check {
+        let clusters: Vec<ClusterSpec> = sizes.iter().map(|s| cluster(s)).collect();
+        let refs: Vec<&ClusterSpec> = clusters.iter().collect();
+        judge_free_disk(free, Path::new("/var/lib/docker"), &refs)
+    }
+
+    #[test]
+    fn less_than_the_images_need_is_a_blocker() {
+        let check = judge(3 * 1024, &["20g"]);
+        assert_eq!(check.level, Level::Fail, "{check:?}");
+        assert_eq!(
+            check.detail,
+            "3.0 GiB free at /var/lib/docker; the images alone need more"
+        );
+    }
+
+    #[test]
+    fn less_than_the_profiles_disks_only_warns() {
+        let check = judge(30 * 1024, &["20g", "20g"]);
+        assert_eq!(check.level, Level::Warn, "{check:?}");
+        assert!(check.detail.contains("may grow to 40.0 GiB"), "{check:?}");
+    }
+
+    #[test]
+    fn an_unreadable_size_counts_as_minikubes_default() {
+        assert_eq!(judge(25_000, &["huge"]).level, Level::Pass);
+        assert_eq!(judge(15_000, &["huge"]).level, Level::Warn);
+    }
 }

@@ -37,6 +37,27 @@ impl fmt::Display for Level {
     }
 }
 
+/// The machine checks whose FAIL a user may turn into a warning with
+/// `--ignore-preflight-errors`, as kubeadm's flag of the same name does. Only the checks that are
+/// ours alone: minikube itself refuses a profile larger than its engine's CPUs or memory
+/// (`validateCPUCount`, `validateRequestedMemorySize` in its cmd/minikube/cmd/start.go), so
+/// ignoring those would only move the failure into `minikube start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topic {
+    // Free disk where the engine keeps its data, read on this machine: wrong when the engine's
+    // disk is elsewhere (a VM's image, a remote engine). A plain comment: a doc comment here
+    // would turn every `--help` into the long layout.
+    Disk,
+}
+
+impl Topic {
+    fn flag_value(self) -> &'static str {
+        match self {
+            Topic::Disk => "disk",
+        }
+    }
+}
+
 /// One line of a check: what was checked, what was found, and the fix when it is not a PASS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -45,6 +66,9 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Set on the checks `--ignore-preflight-errors` can name.
+    #[serde(skip)]
+    pub topic: Option<Topic>,
 }
 
 impl Check {
@@ -54,6 +78,7 @@ impl Check {
             name: name.into(),
             detail: detail.into(),
             fix: None,
+            topic: None,
         }
     }
 
@@ -67,6 +92,7 @@ impl Check {
             name: name.into(),
             detail: detail.into(),
             fix: Some(fix.into()),
+            topic: None,
         }
     }
 
@@ -78,6 +104,31 @@ impl Check {
         Check {
             level: Level::Fail,
             ..Check::warn(name, detail, fix)
+        }
+    }
+
+    /// The same check, nameable by `--ignore-preflight-errors`.
+    pub fn about(self, topic: Topic) -> Self {
+        Check {
+            topic: Some(topic),
+            ..self
+        }
+    }
+
+    /// A FAIL the user chose to ignore becomes a WARN that says so; anything else is unchanged.
+    fn unless_ignored(self, ignored: &[Topic]) -> Self {
+        let matched = self.topic.filter(|topic| ignored.contains(topic));
+        match matched {
+            Some(flag) if self.level == Level::Fail => Check {
+                level: Level::Warn,
+                detail: format!(
+                    "{} (a blocker, ignored by --ignore-preflight-errors={})",
+                    self.detail,
+                    flag.flag_value()
+                ),
+                ..self
+            },
+            _ => self,
         }
     }
 
@@ -125,8 +176,16 @@ pub async fn machine_checks(
         .and_then(|i| i.data_dir.clone())
         .filter(|d| d.is_dir())
         .unwrap_or_else(|| settings.state_dir.clone());
-    checks.push(disk::disk_check(&data_dir, clusters));
+    checks.push(disk::disk_check(&data_dir, clusters).about(Topic::Disk));
     checks
+}
+
+/// `checks` with the FAILs the user ignores turned into WARNs.
+pub fn ignoring(checks: Vec<Check>, ignored: &[Topic]) -> Vec<Check> {
+    checks
+        .into_iter()
+        .map(|check| check.unless_ignored(ignored))
+        .collect()
 }
 
 /// The blockers among `checks`, or None when the run can go on.
@@ -146,6 +205,59 @@ impl PreflightFailed {
     pub fn help(&self) -> String {
         let mut lines: Vec<String> = self.failed.iter().filter_map(|c| c.fix.clone()).collect();
         lines.push("`deployer doctor` shows every check of this machine".into());
+        let topics: Vec<&str> = self
+            .failed
+            .iter()
+            .filter_map(|c| c.topic.map(Topic::flag_value))
+            .collect();
+        if !topics.is_empty() {
+            lines.push(format!(
+                "if a check is wrong about this machine, go on with --ignore-preflight-errors={}",
+                topics.join(",")
+            ));
+        }
         lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk_fail() -> Check {
+        Check::fail("free disk", "3.0 GiB free at /tmp", "free disk space").about(Topic::Disk)
+    }
+
+    #[test]
+    fn an_ignored_blocker_warns_and_says_why() {
+        let checks = ignoring(vec![disk_fail()], &[Topic::Disk]);
+        assert_eq!(checks[0].level, Level::Warn);
+        assert_eq!(
+            checks[0].detail,
+            "3.0 GiB free at /tmp (a blocker, ignored by --ignore-preflight-errors=disk)"
+        );
+        assert!(blockers(&checks).is_none());
+    }
+
+    #[test]
+    fn checks_without_a_topic_and_warnings_are_left_alone() {
+        let untopical = Check::fail("helm", "not on PATH", "install helm");
+        let warn = Check::warn("free disk", "30 GiB", "free some").about(Topic::Disk);
+        let checks = vec![untopical, warn];
+        assert_eq!(ignoring(checks.clone(), &[Topic::Disk]), checks);
+    }
+
+    #[test]
+    fn the_help_names_the_flag_for_the_failed_topics() {
+        let failed = PreflightFailed {
+            failed: vec![disk_fail()],
+        };
+        assert!(
+            failed
+                .help()
+                .ends_with("go on with --ignore-preflight-errors=disk"),
+            "{}",
+            failed.help()
+        );
     }
 }

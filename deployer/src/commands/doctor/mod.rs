@@ -11,7 +11,9 @@ use crate::k8s::Clients;
 use crate::k8s::health::{ClusterHealth, cluster_health};
 use crate::minikube;
 use crate::plan::Target;
-use crate::preflight::{Check, Level, Machine, PreflightFailed, blockers, machine_checks};
+use crate::preflight::{
+    Check, Level, Machine, PreflightFailed, blockers, ignoring, machine_checks,
+};
 use crate::settings::{ClusterSpec, Settings};
 use crate::tools::{Tool, Toolbox, check_versions, runner};
 
@@ -24,7 +26,10 @@ pub async fn preflight(settings: &Settings, target: Target) -> Result<(), Deploy
         Target::Remote => vec![&settings.remote],
         Target::All => settings.clusters().to_vec(),
     };
-    let checks = machine_checks(settings, &clusters, &Machine::this_one()).await;
+    let checks = ignoring(
+        machine_checks(settings, &clusters, &Machine::this_one()).await,
+        &settings.ignore_preflight_errors,
+    );
     for check in checks.iter().filter(|c| c.level == Level::Warn) {
         eprintln!("warning: {}", check.line().replacen("WARN ", "", 1));
     }
