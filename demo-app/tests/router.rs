@@ -359,9 +359,14 @@ async fn chaos_toggle_switches_injection() {
         failed.expect_error(StatusCode::INTERNAL_SERVER_ERROR),
         "internal"
     );
+    // Neither the switch nor an unmatched path is injected, even at an error ratio of 1.
     assert_eq!(
         call(&db, "GET", "/chaos", None).await.json()["enabled"],
         true
+    );
+    assert_eq!(
+        call(&db, "GET", "/no-such-route", None).await.status,
+        StatusCode::NOT_FOUND
     );
 
     let off = call(&db, "PUT", "/chaos", json_body(json!({"enabled": false}))).await;

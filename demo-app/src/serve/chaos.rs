@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use rand::rngs::StdRng;
@@ -206,8 +206,14 @@ impl Chaos {
     }
 }
 
+/// Where `GET`/`PUT` of the injection's state is served: never injected, so injection can
+/// always be switched off.
+pub const CHAOS_PATH: &str = "/chaos";
+
 /// Delays and/or fails API requests as [`Chaos::decide`]s; install with
-/// `ScreenLayer(Injection::new(..))`. A request with nothing injected goes straight on.
+/// `ScreenLayer(Injection::new(..))` around the routes. A request with nothing injected goes
+/// straight on. Only requests that matched a route are injected, and not [`CHAOS_PATH`]'s:
+/// unmatched paths get their 404 as they are.
 #[derive(Clone)]
 pub struct Injection {
     chaos: Arc<Chaos>,
@@ -226,7 +232,14 @@ impl Injection {
 impl Screen for Injection {
     type Work = Fault;
 
-    fn screen(&self, _request: &Request) -> Option<Fault> {
+    fn screen(&self, request: &Request) -> Option<Fault> {
+        if !self.chaos.enabled() {
+            return None;
+        }
+        let route = request.extensions().get::<MatchedPath>()?;
+        if route.as_str() == CHAOS_PATH {
+            return None;
+        }
         let fault = self.chaos.decide(Instant::now());
         (!fault.delay.is_zero() || fault.fail).then_some(fault)
     }

@@ -263,9 +263,10 @@ pub fn router(args: &ServeArgs, parts: &mut Parts) -> Router {
     shared_router(api, parts)
 }
 
-/// Adds to a role's API: injection (API routes only), `/chaos`, JSON fallbacks and the
-/// telemetry middleware on all of those; `/healthz`, `/readyz` and `/metrics` stay untraced
-/// so probes and scrapes do not flood traces and logs.
+/// Adds to a role's API: `/chaos`, JSON fallbacks, then one middleware stack on all of those:
+/// telemetry, body limits and injection (which leaves `/chaos` and unmatched paths alone).
+/// `/healthz`, `/readyz` and `/metrics` stay untraced so probes and scrapes do not flood traces
+/// and logs.
 pub fn shared_router(api: Router, parts: &Parts) -> Router {
     let injection = ScreenLayer(chaos::Injection::new(
         parts.chaos.clone(),
@@ -277,21 +278,23 @@ pub fn shared_router(api: Router, parts: &Parts) -> Router {
         timeout: parts.body_timeout,
     });
     let traced = Router::new()
-        .merge(api.layer(injection))
+        .merge(api)
         .route(
-            "/chaos",
+            chaos::CHAOS_PATH,
             get(chaos::show)
                 .put(chaos::toggle)
                 .with_state(parts.chaos.clone()),
         )
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
-        // One stack, so each route is wrapped (and boxed) once for both. The body reader is
-        // inside the telemetry, so 408 and 413 are counted and logged like any answer.
+        // One stack, so each route is wrapped (and boxed) once for all three. The body reader
+        // is inside the telemetry, so 408 and 413 are counted and logged like any answer; the
+        // injection is inside both, so injected failures and delays are too.
         .layer(
             ServiceBuilder::new()
                 .layer(TrackLayer(telemetry))
-                .layer(bodies),
+                .layer(bodies)
+                .layer(injection),
         );
     let mut probes = Router::new()
         .route("/healthz", get(healthz))
