@@ -83,6 +83,32 @@ fn the_fake_refuses_a_second_node_at_the_first_ones_address_as_minikube_does() {
     assert!(text(&elsewhere.stderr).contains("does not belong to any of this network's subnets"));
 }
 
+#[test]
+fn the_fake_refuses_more_cpus_than_docker_has_as_minikube_does() {
+    let tools = FakeTools::new();
+    tools.file(
+        "docker-info.json",
+        r#"{"NCPU":4,"MemTotal":8589934592,"OSType":"linux"}"#,
+    );
+    let refused = finished(minikube(
+        &tools,
+        &["start", "-p", "lgtm-central", "--cpus=6", "--network=lgtm"],
+    ));
+    assert_eq!(refused.status.code(), Some(29));
+    assert!(
+        text(&refused.stderr).contains(
+            "RSRC_INSUFFICIENT_CORES: Requested cpu count 6 is greater than the available cpus of 4"
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+    let fits = finished(minikube(
+        &tools,
+        &["start", "-p", "lgtm-central", "--cpus=4", "--network=lgtm"],
+    ));
+    assert!(fits.status.success(), "{}", text(&fits.stderr));
+}
+
 /// Two starts at once: the remote's start runs while the central's is creating the network.
 fn start_both_at_once(tools: &FakeTools) {
     tools.file("creating-network-lgtm", "");

@@ -22,6 +22,14 @@ default_kubernetes() {
 # network's gateway + 1; an address another node holds fails fast; a start that finds the network
 # being created by another start falls back to the default bridge with only a warning.
 start() {
+  # validateCPUCount (cmd/minikube/cmd/start.go): the docker driver's CPUs come from `docker
+  # info` (the fake docker's answer: docker-info.json, else 8), and a profile asking more is
+  # refused unless --force.
+  cpus="$(flag cpus "$@")"; engine_cpus=8
+  [ -f "$root/docker-info.json" ] && engine_cpus="$(sed -n 's/.*"NCPU": *\([0-9]*\).*/\1/p' "$root/docker-info.json" | head -1)"
+  if [ -n "$cpus" ] && [ -n "$engine_cpus" ] && [ "$cpus" -gt "$engine_cpus" ]; then
+    echo "X Exiting due to RSRC_INSUFFICIENT_CORES: Requested cpu count $cpus is greater than the available cpus of $engine_cpus" >&2; exit 29
+  fi
   network="$(flag network "$@")"; static="$(flag static-ip "$@")"
   kubernetes="$(flag kubernetes-version "$@")"; [ -n "$kubernetes" ] || kubernetes="$(default_kubernetes)"
   subnet=""
