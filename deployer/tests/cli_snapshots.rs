@@ -7,15 +7,31 @@ use deployer::plan::{Action, Target, build_plan};
 use deployer::settings::Settings;
 use deployer::stack::Stack;
 
-/// Runs the binary with a clean environment, so no LGTM_* or KUBECONFIG of the developer leaks in.
+/// Runs the binary with a clean environment, so no LGTM_* or KUBECONFIG of the developer leaks in,
+/// from a copy of the repository root without its state folder.
 fn deployer(args: &[&str]) -> Output {
+    let root = root_without_state();
     std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
         .env_clear()
-        // As a user runs it: from the repository root, where manifests/ is.
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .current_dir(root.path())
         .output()
         .unwrap()
+}
+
+/// The repository root as a user runs the deployer from it (manifests/, the demo's sources), but
+/// without the `.state` folder a developer's own `deployer certs` or `all` left there: the plans
+/// must not depend on it.
+fn root_without_state() -> tempfile::TempDir {
+    let repo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let root = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != ".state" {
+            std::os::unix::fs::symlink(entry.path(), root.path().join(entry.file_name())).unwrap();
+        }
+    }
+    root
 }
 
 fn stdout_of(args: &[&str]) -> String {
