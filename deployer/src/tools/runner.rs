@@ -174,12 +174,20 @@ async fn run_and_wait(
 mod tests {
     use super::*;
     use crate::tools::Tool;
-    use std::os::unix::fs::PermissionsExt;
 
     fn toolbox_with_script(dir: &std::path::Path, body: &str) -> Toolbox {
-        let path = dir.join("helm");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let source = dir.join("helm.txt");
+        std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+        // `install` writes the executable in its own process. Written here, its descriptor could
+        // be inherited by a child a parallel test forks at that moment, and running the script
+        // would then fail with ETXTBSY ("Text file busy") until that child execs.
+        let installed = std::process::Command::new("install")
+            .args(["-m", "755"])
+            .arg(&source)
+            .arg(dir.join("helm"))
+            .status()
+            .unwrap();
+        assert!(installed.success());
         Toolbox::find([Tool::Helm], Some(dir.as_os_str())).unwrap()
     }
 

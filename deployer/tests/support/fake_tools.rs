@@ -2,7 +2,6 @@
 //! answer like the real tools (profiles "run" once started, `minikube ip` prints a recorded IP).
 
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 const MINIKUBE: &str = r#"#!/bin/sh
@@ -208,10 +207,19 @@ impl FakeTools {
         FakeTools { root }
     }
 
+    /// An executable `bin/<name>`. `install` writes it in its own process: written here, its
+    /// descriptor could be inherited by a child a parallel test forks at that moment, and running
+    /// the script would fail with ETXTBSY ("Text file busy") until that child execs.
     pub fn script(&self, name: &str, body: &str) {
-        let path = self.bin().join(name);
-        std::fs::write(&path, body).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let source = self.root.path().join(format!("{name}.script"));
+        std::fs::write(&source, body).unwrap();
+        let installed = std::process::Command::new("install")
+            .args(["-m", "755"])
+            .arg(&source)
+            .arg(self.bin().join(name))
+            .status()
+            .unwrap();
+        assert!(installed.success(), "install {name}");
     }
 
     pub fn file(&self, name: &str, contents: &str) {
