@@ -12,11 +12,12 @@ use super::memory::{Memory, parse_memory, show_mib};
 
 /// Below this a run will stop partway (images do not fit): a FAIL.
 const BLOCKING_MIB: u64 = 10 * 1024;
+/// The check's name in every line it prints.
+const NAME: &str = "free disk";
 /// minikube's own default `--disk-size`, for a size that cannot be read.
 const DEFAULT_DISK_MIB: u64 = 20_000;
 
 pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
-    let name = "free disk";
     // The state folder may not exist before the first run; its parent tells the same.
     let existing = path
         .ancestors()
@@ -25,7 +26,7 @@ pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
     match free_mib(existing) {
         Ok(free) => judge_free_disk(free, existing, clusters),
         Err(error) => Check::warn(
-            name,
+            NAME,
             format!(
                 "cannot read the free space of {}: {error}",
                 existing.display()
@@ -37,7 +38,6 @@ pub fn disk_check(path: &Path, clusters: &[&ClusterSpec]) -> Check {
 
 /// `free` MiB at `location`, against the images (a FAIL) and the profiles' disks (a WARN).
 fn judge_free_disk(free: u64, location: &Path, clusters: &[&ClusterSpec]) -> Check {
-    let name = "free disk";
     // Below what the profiles' disks may grow to: a WARN.
     let comfortable: u64 = clusters
         .iter()
@@ -49,13 +49,13 @@ fn judge_free_disk(free: u64, location: &Path, clusters: &[&ClusterSpec]) -> Che
     let detail = format!("{} free at {}", show_mib(free), location.display());
     if free < BLOCKING_MIB {
         Check::fail(
-            name,
+            NAME,
             format!("{detail}; the images alone need more"),
             "free disk space (`docker system prune` removes unused images and stopped containers)",
         )
     } else if free < comfortable {
         Check::warn(
-            name,
+            NAME,
             format!(
                 "{detail}; the profiles' disks may grow to {}",
                 show_mib(comfortable)
@@ -64,7 +64,7 @@ fn judge_free_disk(free: u64, location: &Path, clusters: &[&ClusterSpec]) -> Che
              apply when a profile is created)",
         )
     } else {
-        Check::pass(name, detail)
+        Check::pass(NAME, detail)
     }
 }
 

@@ -51,10 +51,11 @@ pub enum Topic {
 }
 
 impl Topic {
-    fn flag_value(self) -> &'static str {
-        match self {
-            Topic::Disk => "disk",
-        }
+    /// The value `--ignore-preflight-errors` takes for it (clap's own name for the variant).
+    fn flag_value(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
     }
 }
 
@@ -205,7 +206,7 @@ impl PreflightFailed {
     pub fn help(&self) -> String {
         let mut lines: Vec<String> = self.failed.iter().filter_map(|c| c.fix.clone()).collect();
         lines.push("`deployer doctor` shows every check of this machine".into());
-        let topics: Vec<&str> = self
+        let topics: Vec<String> = self
             .failed
             .iter()
             .filter_map(|c| c.topic.map(Topic::flag_value))
