@@ -49,7 +49,8 @@ async fn one_request_is_one_trace_from_app_to_db_and_logs_carry_its_id() {
     let sink = OtlpSink::start().await;
     let pair = start_pair(&sink, &[]).await;
     let response = reqwest::Client::new()
-        .post(format!("{}/api/links", pair.app_url))
+        .post(format!("{}/api/links?source=e2e", pair.app_url))
+        .header(reqwest::header::USER_AGENT, "e2e-test/1.0")
         .json(&serde_json::json!({"title": "traced", "url": "https://traced.example"}))
         .send()
         .await
@@ -75,6 +76,17 @@ async fn one_request_is_one_trace_from_app_to_db_and_logs_carry_its_id() {
     assert_eq!(app_server.attributes["http.request.method"], "POST");
     assert_eq!(app_server.attributes["http.response.status_code"], "201");
     assert_eq!(db_server.attributes["http.response.status_code"], "201");
+    // What the request itself says, set when the span is created.
+    assert_eq!(app_server.attributes["url.path"], "/api/links");
+    assert_eq!(app_server.attributes["url.query"], "source=e2e");
+    assert_eq!(app_server.attributes["url.scheme"], "http");
+    assert_eq!(app_server.attributes["server.address"], "127.0.0.1");
+    assert_eq!(app_server.attributes["user_agent.original"], "e2e-test/1.0");
+    assert_eq!(app_server.attributes["network.protocol.version"], "1.1");
+    assert!(
+        !db_server.attributes.contains_key("url.query"),
+        "an absent query is left out, not recorded empty"
+    );
     assert!(db_client.attributes["url.full"].ends_with("/links"));
     assert_eq!(app_server.transport, "grpc");
     assert_eq!(db_server.transport, "http");

@@ -7,16 +7,17 @@
 //! as [`ErrorDetail`] instead of logging it themselves.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use opentelemetry::trace::TraceContextExt;
 use tower::{Layer, Service};
-use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -131,11 +132,44 @@ where
     let uri = req.uri().clone();
     let span = server_span(&req, method, route.as_str());
     let in_flight = t.metrics.in_flight();
+    let recorder = span.clone();
+    let served = async move {
+        let response = inner.call(req).await?;
+        drop(in_flight);
+        let labels = ServerLabels {
+            method,
+            route,
+            status_code: response.status().as_u16(),
+        };
+        // Still in the poll that got the response, so inside the span: the exemplar and the
+        // log line take its ids from the current context without entering it again.
+        finish(
+            &t,
+            &recorder,
+            &labels,
+            uri.path(),
+            started.elapsed(),
+            &response,
+        );
+        Ok(response)
+    };
+    InSpan {
+        inner: served,
+        span,
+    }
+    .await
+}
 
-    let response = inner.call(req).instrument(span.clone()).await?;
-
-    drop(in_flight);
-    let elapsed = started.elapsed();
+/// Records the outcome on the span, observes the histogram and writes the log line. Called
+/// inside the request's span.
+fn finish(
+    t: &HttpTelemetry,
+    span: &tracing::Span,
+    labels: &ServerLabels,
+    path: &str,
+    elapsed: Duration,
+    response: &Response,
+) {
     let status = response.status();
     span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
@@ -146,63 +180,62 @@ where
             status.canonical_reason().unwrap_or(""),
         );
     }
-    let labels = ServerLabels {
-        method,
-        route,
-        status_code: status.as_u16(),
-    };
-    let span_context = span.context().span().span_context().clone();
-    t.metrics.observe_server(&labels, elapsed, &span_context);
-    if wants_log_line(&t, &response) {
-        // Inside the span, so the line carries its ids.
-        span.in_scope(|| log_request(&labels, uri.path(), elapsed, &response));
+    let span_context = opentelemetry::Context::map_current(|cx| cx.span().span_context().clone());
+    t.metrics.observe_server(labels, elapsed, &span_context);
+    if wants_log_line(t, response) {
+        log_request(labels, path, elapsed, response);
     }
-    Ok(response)
+}
+
+pin_project_lite::pin_project! {
+    /// Polls `inner` inside `span`, as `tracing::Instrumented` does, but drops it without
+    /// entering the span again: with the OpenTelemetry layer every enter attaches a context
+    /// and reads the clock, and the request's future is finished by the time it is dropped.
+    /// `inner` is declared first so it drops first, before the span it may hold a clone of.
+    struct InSpan<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.inner.poll(cx)
+    }
 }
 
 /// The server span of one request, child of the caller's `traceparent` when there is one.
-/// Fields declared `Empty` are recorded once known; the span ends when the last clone drops.
+/// Every field known from the request is set here, at creation (an `Option` that is `None`
+/// is left out): each later `record` is another trip through the subscriber. The status is
+/// recorded once known; the span ends when the last clone drops.
 fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Span {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // Field values are only evaluated when the span is enabled.
     let span = tracing::info_span!(
         "HTTP request",
         otel.name = %SpanName { method, route },
         otel.kind = "server",
         otel.status_description = Empty,
         http.request.method = method,
-        http.request.method_original = Empty,
+        http.request.method_original = (method == OTHER_METHOD)
+            .then(|| truncate(req.method().as_str(), MAX_ORIGINAL_METHOD_BYTES)),
         http.route = route,
         http.response.status_code = Empty,
         url.path = req.uri().path(),
-        url.query = Empty,
+        url.query = req.uri().query(),
         url.scheme = "http",
         network.protocol.version = protocol_version(req.version()),
-        user_agent.original = Empty,
-        server.address = Empty,
+        user_agent.original = header(http::header::USER_AGENT),
+        server.address = header(http::header::HOST)
+            .map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name)),
         error.type = Empty,
     );
-    if span.is_disabled() {
-        return span;
-    }
-    if method == OTHER_METHOD {
-        span.record(
-            "http.request.method_original",
-            truncate(req.method().as_str(), MAX_ORIGINAL_METHOD_BYTES),
-        );
-    }
-    if let Some(query) = req.uri().query() {
-        span.record("url.query", query);
-    }
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(agent) = header(http::header::USER_AGENT) {
-        span.record("user_agent.original", agent);
-    }
-    if let Some(host) = header(http::header::HOST) {
-        span.record(
-            "server.address",
-            host.rsplit_once(':').map_or(host, |(name, _)| name),
-        );
-    }
-    if req.headers().contains_key("traceparent") {
+    if !span.is_disabled() && req.headers().contains_key("traceparent") {
         // Fails only when no OpenTelemetry layer is installed (tests): the span stays a root.
         let _ = span.set_parent(traces::extract(req.headers()));
     }
@@ -254,12 +287,7 @@ fn wants_log_line(t: &HttpTelemetry, response: &Response) -> bool {
         || response.extensions().get::<ErrorDetail>().is_some()
 }
 
-fn log_request(
-    labels: &ServerLabels,
-    path: &str,
-    elapsed: std::time::Duration,
-    response: &Response,
-) {
+fn log_request(labels: &ServerLabels, path: &str, elapsed: Duration, response: &Response) {
     let detail = response.extensions().get::<ErrorDetail>();
     // Whole microseconds, so the number prints short (1.312, not 1.3128199999999999).
     let duration_ms = elapsed.as_micros() as f64 / 1e3;

@@ -209,12 +209,11 @@ fn format_event(buf: &mut String, event: &Event<'_>, now: SystemTime) {
         let span = cx.span();
         let ids = span.span_context();
         if ids.is_valid() {
-            let _ = write!(
-                buf,
-                ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
-                ids.trace_id(),
-                ids.span_id()
-            );
+            buf.push_str(",\"trace_id\":\"");
+            push_hex(buf, &ids.trace_id().to_bytes());
+            buf.push_str("\",\"span_id\":\"");
+            push_hex(buf, &ids.span_id().to_bytes());
+            buf.push('"');
         }
     });
     event.record(&mut JsonFields { buf });
@@ -241,16 +240,16 @@ impl Visit for JsonFields<'_> {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
         if value.is_finite() {
-            let _ = write!(self.buf, "{value}");
+            self.buf.push_str(ryu::Buffer::new().format_finite(value));
         } else {
             push_json_str(self.buf, &value.to_string());
         }
@@ -261,31 +260,76 @@ impl Visit for JsonFields<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.key(field);
-        push_json_str(self.buf, &value.to_string());
+        push_json_display(self.buf, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        // The message of every event comes here (as `fmt::Arguments`): formatted straight
+        // into the line, not into a `String` first.
         self.key(field);
-        push_json_str(self.buf, &format!("{value:?}"));
+        self.buf.push('"');
+        let _ = write!(JsonEscaped(self.buf), "{value:?}");
+        self.buf.push('"');
+    }
+}
+
+/// Appends `value`'s `Display` text as a JSON string literal.
+fn push_json_display(buf: &mut String, value: &dyn std::fmt::Display) {
+    buf.push('"');
+    let _ = write!(JsonEscaped(buf), "{value}");
+    buf.push('"');
+}
+
+/// A `fmt::Write` that escapes what is written to it for the inside of a JSON string.
+struct JsonEscaped<'a>(&'a mut String);
+
+impl std::fmt::Write for JsonEscaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        push_json_str_contents(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `bytes` as lowercase hex (trace and span ids, as W3C and OTLP/JSON spell them).
+pub(crate) fn push_hex(buf: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    buf.reserve(bytes.len() * 2);
+    for b in bytes {
+        buf.push(char::from(DIGITS[usize::from(b >> 4)]));
+        buf.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
 }
 
 /// Appends `s` as a JSON string literal.
 fn push_json_str(buf: &mut String, s: &str) {
     buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(buf, "\\u{:04x}", c as u32);
-            }
-            c => buf.push(c),
-        }
-    }
+    push_json_str_contents(buf, s);
     buf.push('"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string: runs that need no escape (nearly all
+/// text) are copied whole.
+fn push_json_str_contents(buf: &mut String, s: &str) {
+    let mut plain_from = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is a character boundary.
+        buf.push_str(&s[plain_from..i]);
+        if escape.is_empty() {
+            let _ = write!(buf, "\\u{byte:04x}");
+        } else {
+            buf.push_str(escape);
+        }
+        plain_from = i + 1;
+    }
+    buf.push_str(&s[plain_from..]);
 }
 
 /// `t` as RFC 3339 UTC with microseconds (also used for timestamps in API responses).
@@ -301,14 +345,29 @@ fn write_rfc3339(buf: &mut String, t: SystemTime) {
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let _ = write!(
-        buf,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        since_epoch.subsec_micros()
-    );
+    // Digit by digit rather than `write!`: this runs for every log line.
+    push_digits(buf, year.clamp(0, 9999) as u64, 4);
+    buf.push('-');
+    push_digits(buf, u64::from(month), 2);
+    buf.push('-');
+    push_digits(buf, u64::from(day), 2);
+    buf.push('T');
+    push_digits(buf, rem / 3600, 2);
+    buf.push(':');
+    push_digits(buf, (rem / 60) % 60, 2);
+    buf.push(':');
+    push_digits(buf, rem % 60, 2);
+    buf.push('.');
+    push_digits(buf, u64::from(since_epoch.subsec_micros()), 6);
+    buf.push('Z');
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(buf: &mut String, n: u64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10_u64.pow(place)) % 10;
+        buf.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -348,6 +407,19 @@ mod tests {
         assert_eq!(buf, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&buf).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex_as_w3c_spells_them() {
+        use opentelemetry::trace::{SpanId, TraceId};
+        let trace_id = TraceId::from_hex("04bf92f3577b34da6a3ce929d0e0e473").unwrap();
+        let span_id = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+        let mut buf = String::new();
+        push_hex(&mut buf, &trace_id.to_bytes());
+        assert_eq!(buf, trace_id.to_string());
+        buf.clear();
+        push_hex(&mut buf, &span_id.to_bytes());
+        assert_eq!(buf, "00f067aa0ba902b7");
     }
 
     #[derive(Clone, Default)]
@@ -511,7 +583,15 @@ mod tests {
         let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
         let span_id = SpanId::from_hex("00f067aa0ba902b7").unwrap();
         tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(count = 3_u64, ok = true, route = "/links/{id}", "outside");
+            tracing::info!(
+                count = 3_u64,
+                delta = -2_i64,
+                duration_ms = 1.312,
+                ok = true,
+                route = "/links/{id}",
+                "outside, \"quoted\"\tand {}",
+                "formatted"
+            );
             let cx = Context::new().with_remote_span_context(SpanContext::new(
                 trace_id,
                 span_id,
@@ -529,8 +609,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["message"], "outside");
+        assert_eq!(lines[0]["message"], "outside, \"quoted\"\tand formatted");
         assert_eq!(lines[0]["count"], 3);
+        assert_eq!(lines[0]["delta"], -2);
+        assert_eq!(lines[0]["duration_ms"], 1.312);
         assert_eq!(lines[0]["ok"], true);
         assert_eq!(lines[0]["level"], "INFO");
         assert!(lines[0].get("trace_id").is_none());

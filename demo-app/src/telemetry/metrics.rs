@@ -284,8 +284,10 @@ async fn serve(
 /// The exemplar for a span, only when it is sampled: an exemplar must point to a trace that
 /// exists in the backend.
 pub(crate) fn exemplar(span: &SpanContext) -> Option<TraceExemplar> {
-    (span.is_valid() && span.is_sampled()).then(|| TraceExemplar {
-        trace_id: span.trace_id().to_string(),
+    (span.is_valid() && span.is_sampled()).then(|| {
+        let mut trace_id = String::with_capacity(32);
+        super::logs::push_hex(&mut trace_id, &span.trace_id().to_bytes());
+        TraceExemplar { trace_id }
     })
 }
 
