@@ -218,7 +218,7 @@ fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Spa
     // Field values are only evaluated when the span is enabled.
     let span = tracing::info_span!(
         "HTTP request",
-        otel.name = %SpanName { method, route },
+        otel.name = span_name(method, route).as_str(),
         otel.kind = "server",
         otel.status_description = Empty,
         http.request.method = method,
@@ -243,20 +243,19 @@ fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Spa
 }
 
 /// `{method} {route}`, or `HTTP {route}` for an `_OTHER` method (HTTP semantic conventions).
-struct SpanName<'a> {
-    method: &'static str,
-    route: &'a str,
-}
-
-impl std::fmt::Display for SpanName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let method = if self.method == OTHER_METHOD {
-            "HTTP"
-        } else {
-            self.method
-        };
-        write!(f, "{method} {}", self.route)
-    }
+/// Joined by hand: as a `Display` field the bridge would format it through `fmt::Debug`,
+/// which costs about a microsecond per request.
+fn span_name(method: &'static str, route: &str) -> String {
+    let method = if method == OTHER_METHOD {
+        "HTTP"
+    } else {
+        method
+    };
+    let mut name = String::with_capacity(method.len() + 1 + route.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(route);
+    name
 }
 
 fn protocol_version(version: http::Version) -> &'static str {
