@@ -168,7 +168,11 @@ async fn store_operations_are_internal_spans_under_the_db_server_span_and_their_
     );
     assert_eq!(insert.attributes["db.operation.name"], "insert");
     assert_eq!(insert.attributes["db.collection.name"], "links");
-    assert_eq!(insert.attributes["link.id"], link_id.to_string());
+    assert_eq!(
+        insert.int_attributes["link.id"],
+        i64::try_from(link_id).unwrap(),
+        "an id is an OTLP integer"
+    );
 
     let added = pair
         .db
@@ -195,11 +199,8 @@ async fn store_operations_are_internal_spans_under_the_db_server_span_and_their_
     let render = span_named(&sink, &page_server.trace_id, "render page").await;
     assert_eq!(render.parent_span_id, page_server.span_id);
     let top = span_named(&sink, &page_server.trace_id, "top links").await;
-    let returned: u64 = top.attributes["db.response.returned_rows"].parse().unwrap();
-    assert_eq!(
-        returned,
-        render.attributes["page.links"].parse::<u64>().unwrap()
-    );
+    let returned = top.int_attributes["db.response.returned_rows"];
+    assert_eq!(returned, render.int_attributes["page.links"]);
     assert!(returned >= 1, "at least the posted link");
 
     // The db says what became of its spans: with a collector, every ended span is exported.
@@ -232,7 +233,7 @@ async fn an_injected_fault_shows_on_its_span_and_fails_the_request_span() {
     let fault = span_named(&sink, &app_server.trace_id, "inject fault").await;
     assert_eq!(fault.parent_span_id, app_server.span_id);
     assert_eq!(fault.attributes["chaos.fault"], "latency+error");
-    assert_eq!(fault.attributes["chaos.delay_ms"], "30");
+    assert_eq!(fault.int_attributes["chaos.delay_ms"], 30);
     assert_eq!(fault.status_code, STATUS_CODE_ERROR);
     assert!(fault.status_message.contains("injected"), "{fault:?}");
     assert_eq!(app_server.status_code, STATUS_CODE_ERROR);

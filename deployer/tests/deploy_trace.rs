@@ -90,7 +90,10 @@ async fn a_deploy_is_one_trace_of_its_steps_and_their_commands() {
     );
     let root = one(&spans, "the root span", |s| s.parent_span_id.is_empty());
     assert_eq!(root.name, "deployer all");
-    assert_eq!(attribute(root, "deployer.steps"), "45");
+    assert_eq!(
+        root.int_attributes["deployer.steps"], 45,
+        "a count is an integer"
+    );
     assert_eq!(attribute(root, "deployer.command"), "all");
     assert!(
         !root.attributes.contains_key("busy_ns"),

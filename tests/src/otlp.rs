@@ -36,6 +36,9 @@ pub struct ReceivedSpan {
     pub kind: i32,
     pub service_name: String,
     pub attributes: HashMap<String, String>,
+    /// The attributes sent as OTLP integers (also in `attributes`, as text): a count sent as
+    /// a string would pass a check on `attributes` alone.
+    pub int_attributes: HashMap<String, i64>,
     pub resource: HashMap<String, String>,
     /// How it arrived: `grpc` or `http`.
     pub transport: &'static str,
@@ -205,6 +208,7 @@ impl OtlpSink {
                         kind: span.kind,
                         service_name: resource.get("service.name").cloned().unwrap_or_default(),
                         attributes: flatten(&span.attributes),
+                        int_attributes: ints(&span.attributes),
                         resource: resource.clone(),
                         transport,
                         headers: headers.clone(),
@@ -272,6 +276,18 @@ async fn http_export(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ints(attributes: &[KeyValue]) -> HashMap<String, i64> {
+    attributes
+        .iter()
+        .filter_map(
+            |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::IntValue(i)) => Some((kv.key.clone(), *i)),
+                _ => None,
+            },
+        )
+        .collect()
 }
 
 fn flatten(attributes: &[KeyValue]) -> HashMap<String, String> {

@@ -17,6 +17,7 @@ use url::Url;
 
 use super::stats::Outcome;
 use super::workload::PlannedRequest;
+use crate::telemetry::http::span_name;
 use crate::telemetry::traces;
 
 pub struct Sender {
@@ -75,7 +76,7 @@ impl Sender {
         let span = tracing::info_span!(
             parent: None,
             "loadgen request",
-            otel.name = %format_args!("{} {}", planned.method, planned.route),
+            otel.name = span_name(planned.method.as_str(), planned.route).as_str(),
             otel.kind = "client",
             otel.status_description = Empty,
             http.request.method = planned.method.as_str(),

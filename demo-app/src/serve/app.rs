@@ -13,6 +13,7 @@ use http::StatusCode;
 use super::db_client::DbClient;
 use super::error::{ApiError, Form, Json, Path, Query};
 use super::links::{Link, ListQuery, NewLink};
+use crate::telemetry::int_attribute;
 
 /// The app's routes (health, metrics and fallbacks are added by the caller).
 pub fn routes(db: Arc<DbClient>) -> Router {
@@ -67,7 +68,7 @@ async fn vote_form(
 
 async fn page(State(db): State<Arc<DbClient>>) -> Result<Html<String>, ApiError> {
     let links = db.list(20).await?;
-    let span = tracing::info_span!("render page", page.links = links.len());
+    let span = tracing::info_span!("render page", page.links = int_attribute(links.len()));
     Ok(Html(span.in_scope(|| render_page(&links))))
 }
 

@@ -21,6 +21,7 @@ use tracing::field::Empty;
 use super::error::{ApiError, Json};
 use crate::cli::parse_duration;
 use crate::middleware::{self, Screen};
+use crate::telemetry::int_attribute;
 use crate::telemetry::metrics::{FaultKind, HttpMetrics};
 use tower::Service;
 
@@ -262,7 +263,7 @@ async fn inject(fault: Fault, metrics: &HttpMetrics) -> Option<Response> {
     let span = tracing::info_span!(
         "inject fault",
         chaos.fault = fault.kind(),
-        chaos.delay_ms = u64::try_from(fault.delay.as_millis()).unwrap_or(u64::MAX),
+        chaos.delay_ms = int_attribute(fault.delay.as_millis()),
         otel.status_description = Empty,
     );
     if !fault.delay.is_zero() {

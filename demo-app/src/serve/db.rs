@@ -12,6 +12,7 @@ use tracing::field::Empty;
 
 use super::error::{ApiError, Json, Path, Query};
 use super::links::{Link, ListQuery, NewLink, Store};
+use crate::telemetry::int_attribute;
 
 pub struct DbState {
     store: RwLock<Store>,
@@ -64,7 +65,7 @@ fn store_span(operation: StoreOp, link_id: Option<u64>) -> tracing::Span {
                 db.operation.name = $op,
                 db.collection.name = "links",
                 db.response.returned_rows = Empty,
-                link.id = link_id,
+                link.id = link_id.map(int_attribute),
             )
         };
     }
@@ -85,7 +86,7 @@ async fn list(
     // all the same (entering costs a context switch in and out of the span).
     let span = store_span(StoreOp::Top, None);
     let links = db.read().top(limit);
-    span.record("db.response.returned_rows", links.len());
+    span.record("db.response.returned_rows", int_attribute(links.len()));
     Ok(Json(links))
 }
 
@@ -97,7 +98,7 @@ async fn add(
     let span = store_span(StoreOp::Insert, None);
     let link = span.in_scope(|| {
         let link = db.write().add(new);
-        tracing::Span::current().record("link.id", link.id);
+        tracing::Span::current().record("link.id", int_attribute(link.id));
         tracing::info!(link_id = link.id, url = %link.url, "link added");
         link
     });
@@ -107,7 +108,7 @@ async fn add(
 async fn show(State(db): State<Arc<DbState>>, Path(id): Path<u64>) -> Result<Json<Link>, ApiError> {
     let span = store_span(StoreOp::Get, Some(id));
     let found = db.read().get(id).cloned();
-    span.record("db.response.returned_rows", u64::from(found.is_some()));
+    span.record("db.response.returned_rows", i64::from(found.is_some()));
     found.map(Json).ok_or_else(|| unknown(id))
 }
 

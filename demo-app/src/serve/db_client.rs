@@ -17,6 +17,7 @@ use url::Url;
 use super::error::{ApiError, ErrorBody};
 use super::links::{Link, NewLink};
 use crate::telemetry::http::method_label;
+use crate::telemetry::http::span_name;
 use crate::telemetry::metrics::{ClientLabels, ClientStatus, HttpMetrics, SharedLabel};
 use crate::telemetry::traces;
 
@@ -132,7 +133,7 @@ impl DbClient {
         // A child of the current span (the request's server span, or an internal span in it).
         let span = tracing::info_span!(
             "db call",
-            otel.name = %format_args!("{} {}", call.method, call.route),
+            otel.name = span_name(call.method.as_str(), call.route).as_str(),
             otel.kind = "client",
             otel.status_description = Empty,
             http.request.method = call.method.as_str(),

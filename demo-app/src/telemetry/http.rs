@@ -242,10 +242,10 @@ fn server_span(req: &Request, method: &'static str, route: &str) -> tracing::Spa
     span
 }
 
-/// `{method} {route}`, or `HTTP {route}` for an `_OTHER` method (HTTP semantic conventions).
-/// Joined by hand: as a `Display` field the bridge would format it through `fmt::Debug`,
-/// which costs about a microsecond per request.
-fn span_name(method: &'static str, route: &str) -> String {
+/// An HTTP span's name: `{method} {route}`, or `HTTP {route}` for an `_OTHER` method (HTTP
+/// semantic conventions). Joined by hand: as a `Display` field the bridge would format it
+/// through `fmt::Debug`, which costs about a microsecond per span.
+pub fn span_name(method: &str, route: &str) -> String {
     let method = if method == OTHER_METHOD {
         "HTTP"
     } else {

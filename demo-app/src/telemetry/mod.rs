@@ -28,6 +28,13 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use traces::{OtlpProtocol, TraceSettings};
 
+/// A count or id as a span attribute: OTLP integers are `i64`, and tracing-opentelemetry has
+/// no `record_u64`, so a `u64` or `usize` field would go through `Debug` and arrive as a string
+/// attribute, formatted anew for every span. Saturates at `i64::MAX`.
+pub fn int_attribute(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("telemetry configuration: {0}")]

@@ -58,7 +58,8 @@ fn deploy_span(title: &str, plan: &DeployPlan) -> Span {
         "deploy",
         otel.name = format!("deployer {title}"),
         deployer.command = title,
-        deployer.steps = plan.steps().len(),
+        // As i64: tracing-opentelemetry sends a usize field as a string attribute.
+        deployer.steps = i64::try_from(plan.steps().len()).unwrap_or(i64::MAX),
         deployer.steps_changed = field::Empty,
         otel.status_code = field::Empty,
         otel.status_description = field::Empty,
@@ -111,7 +112,10 @@ async fn run(
         }
     };
     remember_durations(settings, title, true, &summary.results);
-    Span::current().record("deployer.steps_changed", summary.changed());
+    Span::current().record(
+        "deployer.steps_changed",
+        i64::try_from(summary.changed()).unwrap_or(i64::MAX),
+    );
     println!(
         "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),
