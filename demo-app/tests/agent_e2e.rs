@@ -16,7 +16,7 @@ use prost::Message;
 use serde_json::Value;
 use testkit::cut_proxy::CutProxy;
 use testkit::otlp::{Failure, OtlpSink};
-use testkit::process::Proc;
+use testkit::process::{AgentProc, Proc};
 use testkit::prometheus::promtool_check;
 use testkit::raw_grpc::RawCodec;
 use testkit::{eventually, metric_sum};
@@ -34,30 +34,26 @@ struct Agent {
 
 impl Agent {
     async fn start(upstream: &str, extra: &[&str]) -> Self {
-        let mut args = vec!["agent"];
         // Defaults for tests (fast batches and retries), unless `extra` sets the flag.
         let defaults = [
-            ("--grpc-listen", "127.0.0.1:0"),
-            ("--http-listen", "127.0.0.1:0"),
-            ("--metrics-listen", "127.0.0.1:0"),
-            ("--upstream", upstream),
-            ("--tenant", TENANT),
             ("--resource-attribute", "k8s.cluster.name=lgtm-remote"),
             ("--header", "x-extra=yes"),
             ("--batch-timeout", "50ms"),
             ("--retry-initial", "100ms"),
             ("--retry-max", "500ms"),
         ];
-        for (flag, value) in defaults {
-            if !extra.contains(&flag) {
-                args.extend([flag, value]);
-            }
-        }
+        let mut args: Vec<&str> = defaults
+            .iter()
+            .filter(|(flag, _)| !extra.contains(flag))
+            .flat_map(|(flag, value)| [*flag, *value])
+            .collect();
         args.extend_from_slice(extra);
-        let proc = Proc::spawn("agent", BIN, &args, &[("RUST_LOG", "info")]);
-        let grpc = proc.logged_addr("grpc_addr").await;
-        let http = proc.logged_addr("http_addr").await;
-        let metrics = proc.logged_addr("metrics_addr").await;
+        let AgentProc {
+            proc,
+            grpc,
+            http,
+            metrics,
+        } = AgentProc::start(BIN, upstream, TENANT, &args, &[("RUST_LOG", "info")]).await;
         Self {
             proc,
             grpc,

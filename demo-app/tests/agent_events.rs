@@ -8,37 +8,25 @@ use serde_json::Value;
 use testkit::kube_api::{FakeKubeApi, event};
 use testkit::loki::FakeLoki;
 use testkit::otlp::OtlpSink;
-use testkit::process::Proc;
+use testkit::process::{AgentProc, Proc};
 use testkit::{eventually, metric_sum};
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
 const WAIT: Duration = Duration::from_secs(30);
 
-fn start_agent(upstream: &str, loki: &str, state: &str, kubeconfig: &str) -> Proc {
-    Proc::spawn(
-        "agent",
-        BIN,
-        &[
-            "agent",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--tenant",
-            "remote01",
-            "--events-loki-url",
-            loki,
-            "--events-state-file",
-            state,
-            "--events-batch-timeout",
-            "100ms",
-        ],
-        &[("RUST_LOG", "info"), ("KUBECONFIG", kubeconfig)],
-    )
+async fn start_agent(upstream: &str, loki: &str, state: &str, kubeconfig: &str) -> Proc {
+    let events = [
+        "--events-loki-url",
+        loki,
+        "--events-state-file",
+        state,
+        "--events-batch-timeout",
+        "100ms",
+    ];
+    let env = [("RUST_LOG", "info"), ("KUBECONFIG", kubeconfig)];
+    AgentProc::start(BIN, upstream, "remote01", &events, &env)
+        .await
+        .proc
 }
 
 async fn metrics(agent: &Proc) -> String {
@@ -67,7 +55,7 @@ async fn each_event_reaches_loki_once_with_labels_and_tenant_even_across_restart
     let state = dir.path().join("state").join("events.json");
     let (kubeconfig, state) = (kubeconfig.to_str().unwrap(), state.to_str().unwrap());
 
-    let mut agent = start_agent(&sink.grpc_endpoint(), &loki.url(), state, kubeconfig);
+    let mut agent = start_agent(&sink.grpc_endpoint(), &loki.url(), state, kubeconfig).await;
     eventually("4 events in Loki", WAIT, async || {
         (loki.entries().len() >= 4).then_some(())
     })
@@ -112,7 +100,7 @@ async fn each_event_reaches_loki_once_with_labels_and_tenant_even_across_restart
     let lists_before = api.lists();
 
     // Restarted: it lists and watches again, and sends nothing it sent before.
-    let again = start_agent(&sink.grpc_endpoint(), &loki.url(), state, kubeconfig);
+    let again = start_agent(&sink.grpc_endpoint(), &loki.url(), state, kubeconfig).await;
     eventually(
         "the restarted agent to re-list and watch",
         WAIT,

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use testkit::otlp::OtlpSink;
-use testkit::process::Proc;
+use testkit::process::{AgentProc, Proc};
 use testkit::raw_grpc::RawCodec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_demo-app");
@@ -42,17 +42,6 @@ impl Agent {
             DECODES.to_string(),
         );
         let args = [
-            "agent",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--tenant",
-            "remote01",
             "--resource-attribute",
             "k8s.cluster.name=lgtm-remote",
             "--queue-max-bytes",
@@ -65,10 +54,13 @@ impl Agent {
             &decodes,
         ];
         let args: Vec<&str> = args.iter().chain(extra).copied().collect();
-        let proc = Proc::spawn("agent", BIN, &args, &[("RUST_LOG", "warn,demo_app=info")]);
-        let grpc = proc.logged_addr("grpc_addr").await;
-        let http = proc.logged_addr("http_addr").await;
-        Self { proc, grpc, http }
+        let env = [("RUST_LOG", "warn,demo_app=info")];
+        let agent = AgentProc::start(BIN, upstream, "remote01", &args, &env).await;
+        Self {
+            proc: agent.proc,
+            grpc: agent.grpc,
+            http: agent.http,
+        }
     }
 
     /// Peak resident memory so far, in bytes.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testkit::otlp::OtlpSink;
-use testkit::process::{DemoPair, Proc};
+use testkit::process::{AgentProc, DemoPair, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -176,36 +176,14 @@ async fn idle_connections_are_closed_on_every_listener() {
     let db = Proc::spawn("db", BIN, &db_args, &[QUIET]);
     let sink = OtlpSink::start().await;
     let upstream = sink.grpc_endpoint();
-    let mut agent_args = vec![
-        "agent",
-        "--grpc-listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--tenant",
-        "t1",
-    ];
-    agent_args.extend(timeouts);
-    let agent = Proc::spawn("agent", BIN, &agent_args, &[]);
+    let agent = AgentProc::start(BIN, &upstream, "t1", &timeouts, &[]).await;
 
     let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
     let http_listeners = [
         ("db api", db.listen_addr().await, get("/healthz")),
         ("db metrics", db.metrics_addr().await, get("/metrics")),
-        (
-            "agent http",
-            agent.logged_addr("http_addr").await,
-            get("/nothing"),
-        ),
-        (
-            "agent metrics",
-            agent.logged_addr("metrics_addr").await,
-            get("/healthz"),
-        ),
+        ("agent http", agent.http, get("/nothing")),
+        ("agent metrics", agent.metrics, get("/healthz")),
     ];
     let mut checks = tokio::task::JoinSet::new();
     for (name, addr, request) in http_listeners {
@@ -216,8 +194,7 @@ async fn idle_connections_are_closed_on_every_listener() {
         checks.spawn(assert_closed_when_idle(kept, idle, kept_since, name));
     }
     // HTTP/2 on the gRPC listener: a connection without streams gets GOAWAY, then is closed.
-    let grpc = agent.logged_addr("grpc_addr").await;
-    let mut h2 = TcpStream::connect(grpc).await.unwrap();
+    let mut h2 = TcpStream::connect(agent.grpc).await.unwrap();
     let since = Instant::now();
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
         .await
@@ -280,24 +257,7 @@ async fn expect_continue_over_the_limit_gets_413_without_uploading() {
     let pair = demo_pair(&[]).await;
     let sink = OtlpSink::start().await;
     let upstream = sink.grpc_endpoint();
-    let agent = Proc::spawn(
-        "agent",
-        BIN,
-        &[
-            "agent",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--tenant",
-            "t1",
-        ],
-        &[],
-    );
+    let agent = AgentProc::start(BIN, &upstream, "t1", &[], &[]).await;
     let targets = [
         (pair.db.listen_addr().await, "/links", "application/json"),
         (
@@ -305,11 +265,7 @@ async fn expect_continue_over_the_limit_gets_413_without_uploading() {
             "/api/links",
             "application/json",
         ),
-        (
-            agent.logged_addr("http_addr").await,
-            "/v1/traces",
-            "application/x-protobuf",
-        ),
+        (agent.http, "/v1/traces", "application/x-protobuf"),
     ];
     for (addr, path, content_type) in targets {
         let mut s = TcpStream::connect(addr).await.unwrap();

@@ -160,3 +160,50 @@ impl DemoPair {
         Self { db, app, app_url }
     }
 }
+
+/// The telemetry agent as a child process, with its listen addresses.
+pub struct AgentProc {
+    pub proc: Proc,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+impl AgentProc {
+    /// Starts `bin agent` with its gRPC, HTTP and metrics listeners on port 0, `--upstream`
+    /// and `--tenant`, then `extra`; a flag given in `extra` replaces the default of the same
+    /// name. Returns once its `listening` log line says where it listens.
+    pub async fn start(
+        bin: &str,
+        upstream: &str,
+        tenant: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let defaults = [
+            ("--grpc-listen", "127.0.0.1:0"),
+            ("--http-listen", "127.0.0.1:0"),
+            ("--metrics-listen", "127.0.0.1:0"),
+            ("--upstream", upstream),
+            ("--tenant", tenant),
+        ];
+        let mut args = vec!["agent"];
+        args.extend(
+            defaults
+                .iter()
+                .filter(|(flag, _)| !extra.contains(flag))
+                .flat_map(|(flag, value)| [*flag, *value]),
+        );
+        args.extend_from_slice(extra);
+        let proc = Proc::spawn("agent", bin, &args, env);
+        let grpc = proc.logged_addr("grpc_addr").await;
+        let http = proc.logged_addr("http_addr").await;
+        let metrics = proc.logged_addr("metrics_addr").await;
+        Self {
+            proc,
+            grpc,
+            http,
+            metrics,
+        }
+    }
+}
