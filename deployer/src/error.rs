@@ -43,6 +43,9 @@ pub enum DeployerError {
     NotConfirmed,
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    /// Ctrl-C during a deploy: the commands in progress were stopped.
+    #[error("`deployer {command}` was interrupted (Ctrl-C); the commands in progress were stopped")]
+    Interrupted { command: String },
     #[error(transparent)]
     Loadtest(#[from] LoadtestError),
     #[error("cannot ask for confirmation: {0}")]
@@ -109,6 +112,10 @@ impl DeployerError {
             DeployerError::Command(e) => e.hint().map(str::to_string),
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
             DeployerError::Signal(_) => None,
+            DeployerError::Interrupted { command } => Some(format!(
+                "every step is safe to repeat: run `deployer {command}` again to finish; \
+                 `deployer status` shows what is running now"
+            )),
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
             DeployerError::Loadtest(e) => e.help(),
             DeployerError::VerifyFailed { .. } => Some(
@@ -127,6 +134,7 @@ impl DeployerError {
             DeployerError::Loadtest(e) => e.exit_code(),
             // Usage errors, like clap's own for a bad flag: nothing ran.
             DeployerError::Telemetry(_) | DeployerError::Input(_) => 2,
+            DeployerError::Interrupted { .. } => crate::loadtest::error::EXIT_INTERRUPTED,
             _ => 1,
         }
     }

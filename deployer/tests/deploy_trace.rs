@@ -4,11 +4,13 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use deployer::plan::{Target, build_plan};
 use deployer::settings::Settings;
 use deployer::stack::Stack;
 use support::deploy::{Setup, text};
+use testkit::eventually;
 use testkit::otlp::{OtlpSink, ReceivedSpan, STATUS_CODE_ERROR};
 
 /// The step names of `deployer all`, from the same plan the binary builds.
@@ -278,4 +280,68 @@ async fn a_failed_deploy_exports_its_error_and_measures_only_finished_steps() {
     );
     assert!(stderr.contains("using the estimates"), "{stderr}");
     assert!(estimate_line(&dry.stdout).contains("14m 03s with independent steps side by side"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_deploy_stops_its_commands_exports_its_trace_and_exits_130() {
+    let setup = Setup::new().await;
+    let sink = OtlpSink::start().await;
+    setup.tools.hang_helm_release("tempo");
+    let endpoint = sink.grpc_endpoint();
+    let deployer = setup.spawn_with_env(&["all"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let hanging = setup.tools.root.path().join("helm-hanging-tempo");
+    let helm_pid = eventually(
+        "helm to hang on tempo",
+        Duration::from_secs(60),
+        async || {
+            std::fs::read_to_string(&hanging)
+                .ok()
+                .and_then(|pid| pid.trim().parse::<u32>().ok())
+        },
+    )
+    .await;
+
+    let pid = deployer.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = tokio::time::timeout(Duration::from_secs(30), deployer.wait_with_output())
+        .await
+        .expect("the deployer ends soon after Ctrl-C")
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("error: `deployer all` was interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("run `deployer all` again to finish"),
+        "{stderr}"
+    );
+    // The command in progress went with it (the deployer kills what it started).
+    let helm_alive = std::process::Command::new("kill")
+        .args(["-0", &helm_pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(!helm_alive, "helm (pid {helm_pid}) still runs");
+
+    // The trace is flushed on the way out, the root span saying why it ended.
+    let spans = sink.spans();
+    let root = one(&spans, "the root span", |s| s.parent_span_id.is_empty());
+    assert_eq!(root.status_code, STATUS_CODE_ERROR);
+    assert!(
+        root.status_message.contains("interrupted"),
+        "{}",
+        root.status_message
+    );
+    let step = one(&spans, "the interrupted step", |s| {
+        s.name == "release lgtm-central/tempo"
+    });
+    assert_eq!(step.parent_span_id, root.span_id);
 }

@@ -41,14 +41,25 @@ pub async fn deploy(
         return Ok(());
     }
     let span = deploy_span(title, &plan);
-    let result = run(settings, target, title, &plan)
-        .instrument(span.clone())
-        .await;
+    // On Ctrl-C the run is dropped, which kills the commands in progress (`kill_on_drop`), and
+    // the deploy ends as an error: its trace is still flushed, with the root span saying why.
+    let result = tokio::select! {
+        result = run(settings, target, title, &plan).instrument(span.clone()) => result,
+        () = ctrl_c() => Err(DeployerError::Interrupted { command: title.to_owned() }),
+    };
     if let Err(error) = &result {
         span.record("otel.status_code", "error");
         span.record("otel.status_description", error.to_string());
     }
     result
+}
+
+/// Resolves on Ctrl-C (SIGINT); never, when the handler cannot be installed, so the deploy
+/// then runs on as it would without one.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The root of the deploy's trace.

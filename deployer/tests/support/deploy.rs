@@ -42,6 +42,16 @@ impl Setup {
         deployer_with_path(args, &self.tools.path_env(), self.state.path(), &self.tools).await
     }
 
+    /// The deployer started with more environment variables, its output piped, not awaited.
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        command(args, &self.tools.path_env(), self.state.path(), &self.tools)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// The deployer with more environment variables (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub async fn deployer_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         command(args, &self.tools.path_env(), self.state.path(), &self.tools)

@@ -108,6 +108,8 @@ ns="$(arg --kube-context "$@")/$(arg --namespace "$@")"
 case "$1 $2" in
   "upgrade --install")
     if [ -f "$root/fail-helm-$3" ]; then touch "$root/helm-failed-$3"; cat "$root/fail-helm-$3" >&2; exit 1; fi
+    # exec: the pid written is the sleeping process's own, so a test can see it was killed.
+    if [ -f "$root/hang-helm-$3" ]; then echo $$ > "$root/helm-hanging-$3"; exec sleep 600; fi
     # The charts' kubeVersion floors (their Chart.yaml), against the version the cluster runs.
     case "${4#*/}" in mimir-distributed) floor=32 ;; linkerd-*) floor=31 ;; *) floor=0 ;; esac
     running="$(cat "$root/k8s-$(arg --kube-context "$@")" 2>/dev/null || echo v1.35.1)"
@@ -272,6 +274,12 @@ impl FakeTools {
     /// behind, so a test can tell when it happened).
     pub fn fail_helm_release(&self, release: &str, stderr: &str) {
         self.file(&format!("fail-helm-{release}"), stderr);
+    }
+
+    /// `helm upgrade --install <release>` never ends; it writes its pid to
+    /// `helm-hanging-<release>` once it hangs.
+    pub fn hang_helm_release(&self, release: &str) {
+        self.file(&format!("hang-helm-{release}"), "");
     }
 
     /// The next `minikube <command>` fails with `stderr`.
