@@ -9,7 +9,7 @@
 //!   at once, like a killed upstream.
 //! - [`raw_grpc`]: a tonic codec for sending pre-encoded (or malformed) protobuf as is.
 //! - [`process`]: runs one of the project's binaries, collects its JSON log lines from stdout
-//!   and finds the address it listens on.
+//!   and finds the address it listens on; [`write_executable`] makes a fake tool.
 
 pub mod cut_proxy;
 pub mod kube_api;
@@ -56,4 +56,21 @@ pub fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
             rest.rsplit(' ').next()?.parse::<f64>().ok()
         })
         .sum()
+}
+
+/// Writes `contents` as an executable at `path` (mode 755), through `install(1)` from a
+/// `<path>.source` file beside it. Not written by this process: its descriptor could be
+/// inherited by a child a parallel test forks at that moment, and running the file would then
+/// fail with ETXTBSY ("Text file busy") until that child execs.
+pub fn write_executable(path: &std::path::Path, contents: &str) {
+    let mut source = path.as_os_str().to_owned();
+    source.push(".source");
+    std::fs::write(&source, contents).unwrap();
+    let installed = std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&source)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(installed.success(), "install {}", path.display());
 }

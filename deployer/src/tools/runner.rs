@@ -176,18 +176,7 @@ mod tests {
     use crate::tools::Tool;
 
     fn toolbox_with_script(dir: &std::path::Path, body: &str) -> Toolbox {
-        let source = dir.join("helm.txt");
-        std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
-        // `install` writes the executable in its own process. Written here, its descriptor could
-        // be inherited by a child a parallel test forks at that moment, and running the script
-        // would then fail with ETXTBSY ("Text file busy") until that child execs.
-        let installed = std::process::Command::new("install")
-            .args(["-m", "755"])
-            .arg(&source)
-            .arg(dir.join("helm"))
-            .status()
-            .unwrap();
-        assert!(installed.success());
+        testkit::write_executable(&dir.join("helm"), &format!("#!/bin/sh\n{body}\n"));
         Toolbox::find([Tool::Helm], Some(dir.as_os_str())).unwrap()
     }
 

@@ -209,19 +209,9 @@ impl FakeTools {
         FakeTools { root }
     }
 
-    /// An executable `bin/<name>`. `install` writes it in its own process: written here, its
-    /// descriptor could be inherited by a child a parallel test forks at that moment, and running
-    /// the script would fail with ETXTBSY ("Text file busy") until that child execs.
+    /// An executable `bin/<name>` (see [`testkit::write_executable`] for why not `fs::write`).
     pub fn script(&self, name: &str, body: &str) {
-        let source = self.root.path().join(format!("{name}.script"));
-        std::fs::write(&source, body).unwrap();
-        let installed = std::process::Command::new("install")
-            .args(["-m", "755"])
-            .arg(&source)
-            .arg(self.bin().join(name))
-            .status()
-            .unwrap();
-        assert!(installed.success(), "install {name}");
+        testkit::write_executable(&self.bin().join(name), body);
     }
 
     pub fn file(&self, name: &str, contents: &str) {
