@@ -336,14 +336,7 @@ async fn duration_zero_runs_until_sigterm_then_reports() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    testkit::process::send_signal(child.id().unwrap(), "TERM");
     let out = tokio::time::timeout(WAIT, child.wait_with_output())
         .await
         .unwrap()

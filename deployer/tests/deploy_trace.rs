@@ -12,6 +12,7 @@ use deployer::stack::Stack;
 use support::deploy::{Setup, text};
 use testkit::eventually;
 use testkit::otlp::{OtlpSink, ReceivedSpan, STATUS_CODE_ERROR};
+use testkit::process::{is_running, send_signal};
 
 /// The step names of `deployer all`, from the same plan the binary builds.
 fn plan_steps() -> Vec<String> {
@@ -301,12 +302,7 @@ async fn an_interrupted_deploy_stops_its_commands_exports_its_trace_and_exits_13
     )
     .await;
 
-    let pid = deployer.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    send_signal(deployer.id().unwrap(), "INT");
     let output = tokio::time::timeout(Duration::from_secs(30), deployer.wait_with_output())
         .await
         .expect("the deployer ends soon after Ctrl-C")
@@ -323,13 +319,7 @@ async fn an_interrupted_deploy_stops_its_commands_exports_its_trace_and_exits_13
         "{stderr}"
     );
     // The command in progress went with it (the deployer kills what it started).
-    let helm_alive = std::process::Command::new("kill")
-        .args(["-0", &helm_pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(!helm_alive, "helm (pid {helm_pid}) still runs");
+    assert!(!is_running(helm_pid), "helm (pid {helm_pid}) still runs");
 
     // The trace is flushed on the way out, the root span saying why it ended.
     let spans = sink.spans();

@@ -567,14 +567,7 @@ async fn ctrl_c_deletes_the_job_and_exits_130() {
     }
     let job = the_job(&setup.remote);
     let name = job["metadata"]["name"].as_str().unwrap().to_string();
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    testkit::process::send_signal(child.id().unwrap(), "INT");
     while let Some(line) = stderr.next_line().await.unwrap() {
         seen.push(line);
     }

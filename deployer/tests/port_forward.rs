@@ -249,12 +249,7 @@ async fn deployer_grafana_forwards_until_ctrl_c() {
         vec!["GET /api/v1/namespaces/observability/pods/monitor-grafana-0/portforward?ports=3000"]
     );
 
-    let pid = child.id().unwrap().to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    testkit::process::send_signal(child.id().unwrap(), "INT");
     let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
         .await
         .expect("exits after Ctrl-C")

@@ -8,6 +8,27 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Sends signal `name` (`TERM`, `INT`) to process `pid`, as a user's `kill` or Ctrl-C would;
+/// panics when `kill(1)` fails.
+pub fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Whether process `pid` still exists (`kill -0`).
+pub fn is_running(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .expect("running kill")
+        .success()
+}
+
 pub struct Proc {
     name: String,
     child: Child,
@@ -95,12 +116,7 @@ impl Proc {
 
     /// Sends a signal by name (`TERM`, `INT`).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -{name} {} failed", self.pid());
+        send_signal(self.pid(), name);
     }
 
     /// Waits for the process to exit.

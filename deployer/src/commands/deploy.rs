@@ -69,12 +69,17 @@ fn deploy_span(title: &str, plan: &DeployPlan) -> Span {
         "deploy",
         otel.name = format!("deployer {title}"),
         deployer.command = title,
-        // As i64: tracing-opentelemetry sends a usize field as a string attribute.
-        deployer.steps = i64::try_from(plan.steps().len()).unwrap_or(i64::MAX),
+        deployer.steps = count_attribute(plan.steps().len()),
         deployer.steps_changed = field::Empty,
         otel.status_code = field::Empty,
         otel.status_description = field::Empty,
     )
+}
+
+/// A count as a span attribute: as i64, because tracing-opentelemetry has no `record_u64` and
+/// would send a `usize` field as a string.
+fn count_attribute(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// What the last runs measured; a file that cannot be read is reported and left out, so the dry
@@ -123,10 +128,7 @@ async fn run(
         }
     };
     remember_durations(settings, title, true, &summary.results);
-    Span::current().record(
-        "deployer.steps_changed",
-        i64::try_from(summary.changed()).unwrap_or(i64::MAX),
-    );
+    Span::current().record("deployer.steps_changed", count_attribute(summary.changed()));
     println!(
         "deployer {title}: done in {:.1}s; {}",
         summary.elapsed.as_secs_f64(),
