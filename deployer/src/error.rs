@@ -113,8 +113,9 @@ impl DeployerError {
             DeployerError::NotConfirmed => Some("answer `yes`, or pass --yes".into()),
             DeployerError::Signal(_) => None,
             DeployerError::Interrupted { command } => Some(format!(
-                "every step is safe to repeat: run `deployer {command}` again to finish; \
-                 `deployer status` shows what is running now"
+                "every step is safe to repeat: run `deployer {command}` again to finish (a helm \
+                 release it was changing may be left pending; the rerun then names the command \
+                 that clears it); `deployer status` shows what is running now"
             )),
             DeployerError::Prompt(_) => Some("pass --yes to delete without asking".into()),
             DeployerError::Loadtest(e) => e.help(),

@@ -110,6 +110,11 @@ case "$1 $2" in
     if [ -f "$root/fail-helm-$3" ]; then touch "$root/helm-failed-$3"; cat "$root/fail-helm-$3" >&2; exit 1; fi
     # exec: the pid written is the sleeping process's own, so a test can see it was killed.
     if [ -f "$root/hang-helm-$3" ]; then echo $$ > "$root/helm-hanging-$3"; exec sleep 600; fi
+    # helm v4.2.4 pkg/action/upgrade.go: a release whose last revision is pending-* (an
+    # interrupted install or upgrade leaves it so) is refused, whether or not a helm still runs.
+    if grep -q '"status":"pending' "$root/helm/$ns/$3/list.json" 2>/dev/null; then
+      echo "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress" >&2; exit 1
+    fi
     # The charts' kubeVersion floors (their Chart.yaml), against the version the cluster runs.
     case "${4#*/}" in mimir-distributed) floor=32 ;; linkerd-*) floor=31 ;; *) floor=0 ;; esac
     running="$(cat "$root/k8s-$(arg --kube-context "$@")" 2>/dev/null || echo v1.35.1)"
